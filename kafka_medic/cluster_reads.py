@@ -1,0 +1,104 @@
+"""Read cluster state through confluent-kafka's Admin API into plain frames.
+
+One Metadata request gives every partition's leader, replicas and ISR (leader -1 = offline);
+DescribeCluster gives the registered, unfenced brokers with their racks; DescribeConfigs gives the
+topic settings that matter for safety (min.insync.replicas). Reassignments and log dirs are not in
+librdkafka: see ``kafka_medic.kip455`` (kafka-python).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+from kafka_medic.snapshot import PARTITION_COLUMNS, empty_frame
+
+_quiet = logging.getLogger("kafka_medic.librdkafka")
+_quiet.setLevel(logging.CRITICAL)
+CONFIG_BATCH = 500
+
+
+def make_admin(conf: dict[str, Any]) -> AdminClient:
+    """An AdminClient whose connection noise goes to a silenced logger (a dead broker is expected)."""
+    return AdminClient({"logger": _quiet, **conf})
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    broker_id: int
+    host: str
+    port: int
+    rack: str | None
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    cluster_id: str | None
+    controller_id: int | None
+    brokers: list[BrokerInfo]
+
+
+def describe_cluster(admin: AdminClient, timeout_s: float = 10.0) -> ClusterInfo:
+    desc = admin.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 2)
+    brokers = [BrokerInfo(int(n.id), n.host, int(n.port), n.rack or None) for n in desc.nodes]
+    controller = int(desc.controller.id) if desc.controller is not None else None
+    return ClusterInfo(desc.cluster_id, controller, sorted(brokers, key=lambda b: b.broker_id))
+
+
+def describe_partitions(
+    admin: AdminClient, topics: Iterable[str] | None = None, timeout_s: float = 15.0
+) -> pd.DataFrame:
+    """Partitions frame (topic, partition, leader, replicas, isr, min_isr=NaN until configs are read)."""
+    wanted = set(topics) if topics is not None else None
+    md = admin.list_topics(timeout=timeout_s)
+    rows = []
+    for name, tmd in md.topics.items():
+        if wanted is not None and name not in wanted:
+            continue
+        if tmd.error is not None:
+            continue
+        for pid, pmd in tmd.partitions.items():
+            rows.append((name, int(pid), int(pmd.leader), tuple(pmd.replicas), tuple(pmd.isrs), float("nan")))
+    if not rows:
+        return empty_frame(PARTITION_COLUMNS)
+    df = pd.DataFrame(rows, columns=list(PARTITION_COLUMNS))
+    return df.sort_values(["topic", "partition"], ignore_index=True)
+
+
+def topic_min_isr(admin: AdminClient, topics: Iterable[str], timeout_s: float = 15.0) -> dict[str, int]:
+    """min.insync.replicas per topic (the effective value: topic override or broker default)."""
+    names = sorted(set(topics))
+    out: dict[str, int] = {}
+    for i in range(0, len(names), CONFIG_BATCH):
+        batch = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in names[i : i + CONFIG_BATCH]]
+        futures = admin.describe_configs(batch, request_timeout=timeout_s)
+        for res, fut in futures.items():
+            entries = fut.result(timeout=timeout_s + 2)
+            entry = entries.get("min.insync.replicas")
+            if entry is not None and entry.value is not None:
+                out[res.name] = int(entry.value)
+    return out
+
+
+def partitions_with_min_isr(
+    admin: AdminClient, topics: Iterable[str] | None = None, default_min_isr: int = 1, timeout_s: float = 15.0
+) -> pd.DataFrame:
+    parts = describe_partitions(admin, topics, timeout_s)
+    if parts.empty:
+        return parts
+    min_isr = topic_min_isr(admin, parts["topic"].unique(), timeout_s)
+    parts["min_isr"] = parts["topic"].map(min_isr).fillna(default_min_isr).astype(int)
+    return parts
+
+
+def not_fully_replicated(parts: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose ISR is not the full replica set, or that have no leader."""
+    if parts.empty:
+        return parts
+    short = [set(r) != set(i) for r, i in zip(parts["replicas"], parts["isr"], strict=True)]
+    return parts[pd.Series(short, index=parts.index) | (parts["leader"] < 0)]
