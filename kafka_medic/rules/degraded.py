@@ -1,0 +1,232 @@
+"""Degraded brokers: alive and registered, but sick enough that replacing them is the fix.
+
+Kafka keeps a slow broker in the cluster (it is neither fenced nor dead), and one slow broker
+slows every producer with acks=all whose partitions it follows. The signals:
+
+* peer outliers on request-handler / network-processor idle and produce/fetch p99 latency. A
+  broker is compared with the median of the *other* alive brokers: including itself would pull
+  the median towards the outlier and, in small clusters, hide it. A cluster-wide slowdown (load
+  spike) moves the median too and flags nobody, which is the point: replacing brokers does not fix
+  load. Each peer rule also has an absolute floor so a 2 ms vs 0.3 ms p99 never counts.
+* ISR shrinks per second above an absolute rate — skipped while any broker is down or has just
+  come back, because then every leader shrinks/expands ISRs as collateral, not as a symptom.
+* EC2 status checks "impaired" and scheduled retirement/stop/reboot events (AWS is telling us the
+  hardware is going away; replacing on our schedule beats losing it on theirs).
+
+If many brokers look degraded at once it is the environment (network, clients, a bad config push),
+not hardware: ``mass_degradation`` pages and automation stands down, mirroring ``mass_failure``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from kafka_medic.findings import Action, Finding, Severity
+from kafka_medic.rules.brokers import exceeds_cutoffs
+from kafka_medic.rules.context import RuleContext, plain, rounded
+from kafka_medic.rules.disks import failed_log_dir_brokers
+from kafka_medic.rules.names import RuleName
+
+#: EC2 scheduled-event codes that mean the instance (or its host) is going away or restarting.
+EC2_REPLACEMENT_EVENT_CODES: frozenset[str] = frozenset(
+    {"instance-retirement", "instance-stop", "system-reboot", "instance-reboot", "system-maintenance"}
+)
+
+#: (metric column, which direction is bad) for the peer-outlier rules.
+PEER_METRICS: tuple[tuple[str, Literal["low", "high"]], ...] = (
+    ("request_handler_idle", "low"),
+    ("network_processor_idle", "low"),
+    ("produce_p99_ms", "high"),
+    ("fetch_consumer_p99_ms", "high"),
+    ("fetch_follower_p99_ms", "high"),
+)
+
+Signal = dict[str, Any]
+
+
+def leave_one_out_median(values: np.ndarray) -> np.ndarray:
+    """For each element, the median of all the *other* elements (vectorised, O(n log n)).
+
+    Sort once; removing the element at sorted rank ``i`` shifts every later element down by one,
+    so the k-th remaining value is ``s[k]`` if ``k < i`` else ``s[k + 1]``.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
+    if n < 2:
+        return np.full(n, np.nan)
+    order = np.argsort(v, kind="stable")
+    s = v[order]
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[order] = np.arange(n)
+    m = n - 1  # number of peers
+
+    def kth_remaining(k: int) -> np.ndarray:
+        return np.where(k < ranks, s[k], s[k + 1])
+
+    if m % 2 == 1:
+        return kth_remaining(m // 2)
+    return (kth_remaining(m // 2 - 1) + kth_remaining(m // 2)) / 2.0
+
+
+def isr_shrink_suppressed(ctx: RuleContext) -> str | None:
+    """Why ISR-shrink rates are not trusted this cycle (None = they are)."""
+    if ctx.down_ids:
+        return "brokers down"
+    if set(ctx.previous_down_since) & ctx.alive_ids:
+        return "brokers just recovered"
+    return None
+
+
+def _peer_signals(ctx: RuleContext, metrics_usable: np.ndarray, signals: dict[int, list[Signal]]) -> None:
+    """Peer-outlier signals (idle ratios too low, p99 latencies too high) into ``signals``."""
+    p = ctx.policy
+    b = ctx.brokers
+    ids = ctx.broker_ids
+    floors = {"request_handler_idle": p.request_idle_floor, "network_processor_idle": p.network_idle_floor}
+    for column, bad in PEER_METRICS:
+        values = b[column].to_numpy(dtype=np.float64)
+        valid = metrics_usable & np.isfinite(values)
+        n_valid = int(valid.sum())
+        if n_valid < max(p.degraded_min_peers, 2):
+            continue
+        v = values[valid]
+        valid_ids = ids[valid]
+        med = leave_one_out_median(v)
+        if bad == "low":
+            floor = floors[column]
+            rel = p.idle_peer_ratio * med
+            flagged = (v < floor) & (v < rel)
+            threshold = np.minimum(floor, rel)
+            why = f"below {floor:g} and below {p.idle_peer_ratio:g} x peer median"
+        else:
+            rel = p.latency_peer_factor * med
+            flagged = (v > p.latency_floor_ms) & (v > rel)
+            threshold = np.maximum(p.latency_floor_ms, rel)
+            why = f"above {p.latency_floor_ms:g} ms and above {p.latency_peer_factor:g} x peer median"
+        for i in np.flatnonzero(flagged):
+            signals.setdefault(int(valid_ids[i]), []).append(
+                {
+                    "signal": column,
+                    "value": rounded(v[i]),
+                    "peer_median": rounded(med[i]),
+                    "threshold": rounded(threshold[i]),
+                    "peers": n_valid - 1,
+                    "condition": why,
+                }
+            )
+
+
+def degraded_signals(ctx: RuleContext) -> dict[int, list[Signal]]:
+    """Every degradation signal per alive broker id (memoised: also feeds ``mass_degradation``)."""
+    p = ctx.policy
+    b = ctx.brokers
+    signals: dict[int, list[Signal]] = {}
+    alive = ctx.alive_mask
+    if not alive.any():
+        return signals
+    ids = ctx.broker_ids
+    # metrics_ok False = endpoint failed: values may be stale, do not judge (or compare against) them
+    metrics_usable = alive & np.array([v is not False for v in b["metrics_ok"]], dtype=bool)
+    _peer_signals(ctx, metrics_usable, signals)
+
+    if isr_shrink_suppressed(ctx) is None:
+        shrinks = b["isr_shrinks_per_sec"].to_numpy(dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            flagged = metrics_usable & np.isfinite(shrinks) & (shrinks > p.isr_shrink_rate_max)
+        for i in np.flatnonzero(flagged):
+            signals.setdefault(int(ids[i]), []).append(
+                {
+                    "signal": "isr_shrinks_per_sec",
+                    "value": rounded(shrinks[i]),
+                    "threshold": p.isr_shrink_rate_max,
+                    "condition": f"above {p.isr_shrink_rate_max:g}/s",
+                }
+            )
+
+    statuses = b["ec2_status"].to_numpy(dtype=object)
+    events = b["ec2_events"].to_numpy(dtype=object)
+    for i in np.flatnonzero(alive):
+        bid = int(ids[i])
+        status = statuses[i]
+        if p.ec2_impaired_is_degraded and status is not None and str(status).lower() == "impaired":
+            signals.setdefault(bid, []).append(
+                {"signal": "ec2_impaired", "value": str(status), "condition": "EC2 status check impaired"}
+            )
+        if p.ec2_retirement_is_degraded and events[i]:
+            listed = {c.strip().lower() for c in str(events[i]).split(";")}
+            codes = sorted(listed & EC2_REPLACEMENT_EVENT_CODES)
+            if codes:
+                signals.setdefault(bid, []).append(
+                    {
+                        "signal": "ec2_scheduled_event",
+                        "value": codes,
+                        "condition": "EC2 scheduled retirement/stop/reboot",
+                    }
+                )
+    return signals
+
+
+def degraded_broker(ctx: RuleContext) -> list[Finding]:
+    """One finding per degraded alive broker, listing every signal with value/peer median/threshold."""
+    signals = ctx.memo(degraded_signals)
+    findings: list[Finding] = []
+    for bid in sorted(signals):
+        sigs = signals[bid]
+        names = ", ".join(s["signal"] for s in sigs)
+        findings.append(
+            Finding(
+                rule=RuleName.DEGRADED_BROKER,
+                severity=Severity.WARNING,
+                summary=f"Broker {bid} degraded: {names}",
+                brokers=(bid,),
+                evidence={
+                    "broker_id": bid,
+                    "rack": plain(ctx.rack_by_broker.get(bid)),
+                    "signals": sigs,
+                },
+                action=Action.REPLACE_DEGRADED_BROKER,
+            )
+        )
+    return findings
+
+
+def mass_degradation(ctx: RuleContext) -> list[Finding]:
+    """Too many brokers flagged for replacement at once (degraded or failed disk): page, stand down.
+
+    Uses the mass-failure cutoffs: replacing more brokers at once than we would tolerate losing is
+    never a safe automatic response, and the shared cause is usually outside the brokers.
+    """
+    signals = ctx.memo(degraded_signals)
+    failed_disks = ctx.memo(failed_log_dir_brokers)
+    targets = set(signals) | set(failed_disks)
+    by_count, by_fraction = exceeds_cutoffs(len(targets), ctx.n_brokers, ctx.policy)
+    if not (by_count or by_fraction):
+        return []
+    ids = tuple(sorted(targets))
+    signal_counts: dict[str, int] = {}
+    for sigs in signals.values():
+        for s in sigs:
+            signal_counts[s["signal"]] = signal_counts.get(s["signal"], 0) + 1
+    if failed_disks:
+        signal_counts["offline_log_dir"] = len(failed_disks)
+    return [
+        Finding(
+            rule=RuleName.MASS_DEGRADATION,
+            severity=Severity.CRITICAL,
+            summary=f"{len(ids)} of {ctx.n_brokers} brokers look degraded at once: likely an environment "
+            "problem, not hardware; automation stands down",
+            brokers=ids,
+            evidence={
+                "degraded_brokers": len(ids),
+                "total_brokers": ctx.n_brokers,
+                "max_brokers": ctx.policy.mass_failure_max_brokers,
+                "max_fraction": ctx.policy.mass_failure_max_fraction,
+                "exceeded_by_count": by_count,
+                "exceeded_by_fraction": bool(by_fraction),
+                "signal_counts": signal_counts,
+            },
+            action=Action.PAGE,
+        )
+    ]

@@ -1,0 +1,234 @@
+"""Degraded-broker rules: peer outliers, ISR shrinks, EC2 signals, mass degradation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kafka_medic.findings import Action, Severity
+from kafka_medic.policy import HealthPolicy
+from kafka_medic.rules import Evaluation, RuleName
+from kafka_medic.rules.degraded import leave_one_out_median
+from tests.unit.rules_helpers import T0, brokers, by_rule, one, run, snapshot
+
+NAN = float("nan")
+
+
+def _with(n: int, column: str, values: dict[int, Any], **kw: Any) -> list[dict[str, Any]]:
+    """``n`` healthy brokers with ``column`` overridden for some broker ids."""
+    rows = brokers(n, **kw)
+    for r in rows:
+        if r["broker_id"] in values:
+            r[column] = values[r["broker_id"]]
+    return rows
+
+
+def _degraded_ids(ev: Evaluation) -> set[int]:
+    return {f.brokers[0] for f in by_rule(ev, RuleName.DEGRADED_BROKER)}
+
+
+def _signal(ev: Evaluation, broker_id: int, name: str) -> dict[str, Any]:
+    f = next(f for f in by_rule(ev, RuleName.DEGRADED_BROKER) if f.brokers == (broker_id,))
+    return next(s for s in f.evidence["signals"] if s["signal"] == name)
+
+
+# --------------------------------------------------------------------------------- leave-one-out
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=2, max_size=40))
+def test_leave_one_out_median_matches_brute_force(values: list[float]) -> None:
+    v = np.array(values)
+    expected = [np.median(np.delete(v, i)) for i in range(len(v))]
+    np.testing.assert_allclose(leave_one_out_median(v), expected, rtol=1e-12, atol=1e-9)
+
+
+# ------------------------------------------------------------------------------------- idle ratio
+def test_request_idle_outlier_is_degraded_with_evidence() -> None:
+    ev = run(snapshot(_with(6, "request_handler_idle", {3: 0.05})))
+    f = one(ev, RuleName.DEGRADED_BROKER)
+    assert f.brokers == (3,)
+    assert f.severity is Severity.WARNING
+    assert f.action is Action.REPLACE_DEGRADED_BROKER
+    s = _signal(ev, 3, "request_handler_idle")
+    assert s["value"] == 0.05
+    assert s["peer_median"] == 0.8
+    assert s["threshold"] == 0.2  # min(floor 0.2, 0.5 x 0.8)
+    assert s["peers"] == 5
+    assert ev.automation_allowed
+
+
+@pytest.mark.parametrize(
+    ("value", "flagged"),
+    [(0.2, False), (0.1999, True), (0.21, False)],  # floor 0.2 binds (0.5 x 0.8 = 0.4)
+)
+def test_idle_floor_edge(value: float, flagged: bool) -> None:
+    ev = run(snapshot(_with(5, "network_processor_idle", {1: value})))
+    assert (1 in _degraded_ids(ev)) is flagged
+
+
+@pytest.mark.parametrize(("value", "flagged"), [(0.15, False), (0.1499, True)])
+def test_idle_peer_ratio_edge(value: float, flagged: bool) -> None:
+    # peers at 0.3: ratio 0.5 x 0.3 = 0.15 binds (floor 0.2 is higher)
+    rows = _with(5, "request_handler_idle", {1: value, 2: 0.3, 3: 0.3, 4: 0.3, 5: 0.3})
+    assert (1 in _degraded_ids(run(snapshot(rows)))) is flagged
+
+
+def test_busy_cluster_flags_nobody() -> None:
+    """Every broker near-saturated: a load problem, not a broker problem."""
+    rows = _with(6, "request_handler_idle", {i: 0.05 + 0.01 * i for i in range(1, 7)})
+    assert not _degraded_ids(run(snapshot(rows)))
+
+
+# ------------------------------------------------------------------------------------------ latency
+@pytest.mark.parametrize(
+    ("value", "flagged"),
+    [(25.0, False), (25.01, False), (100.0, False), (100.01, True)],  # floor 100 ms binds (5 x 5 = 25)
+)
+def test_latency_floor_edge(value: float, flagged: bool) -> None:
+    ev = run(snapshot(_with(5, "produce_p99_ms", {2: value})))
+    assert (2 in _degraded_ids(ev)) is flagged
+
+
+@pytest.mark.parametrize(("value", "flagged"), [(2500.0, False), (2500.5, True)])
+def test_latency_peer_factor_edge(value: float, flagged: bool) -> None:
+    # peers at 500 ms: factor 5 x 500 = 2500 binds
+    ev = run(snapshot(_with(5, "fetch_follower_p99_ms", {2: value})))
+    assert (2 in _degraded_ids(ev)) is flagged
+    if flagged:
+        s = _signal(ev, 2, "fetch_follower_p99_ms")
+        assert s["peer_median"] == 500.0
+        assert s["threshold"] == 2500.0
+
+
+def test_peer_median_excludes_the_broker_itself() -> None:
+    """Two slow brokers of four: with itself in the median (550 ms) neither would be 5x off."""
+    rows = _with(4, "produce_p99_ms", {1: 1000.0, 2: 1000.0, 3: 100.0, 4: 100.0})
+    ev = run(snapshot(rows), HealthPolicy(latency_floor_ms=50))
+    assert _degraded_ids(ev) == {1, 2}
+    assert _signal(ev, 1, "produce_p99_ms")["peer_median"] == 100.0
+
+
+def test_peer_rules_need_min_peers() -> None:
+    policy = HealthPolicy(degraded_min_peers=4)
+    three = _with(3, "produce_p99_ms", {1: 5000.0})
+    assert not _degraded_ids(run(snapshot(three), policy))
+    four = _with(4, "produce_p99_ms", {1: 5000.0})
+    assert _degraded_ids(run(snapshot(four), policy)) == {1}
+
+
+def test_nan_metrics_are_ignored_and_do_not_count_as_peers() -> None:
+    policy = HealthPolicy(degraded_min_peers=4)
+    rows = _with(5, "produce_p99_ms", {1: 5000.0, 2: NAN, 3: None})
+    ev = run(snapshot(rows), policy)
+    assert not _degraded_ids(ev)  # only 3 brokers have a value
+    rows = _with(6, "produce_p99_ms", {1: 5000.0, 2: NAN})
+    ev = run(snapshot(rows), policy)
+    assert _degraded_ids(ev) == {1}
+    assert _signal(ev, 1, "produce_p99_ms")["peers"] == 4
+
+
+def test_brokers_with_failed_metrics_are_neither_judged_nor_peers() -> None:
+    rows = _with(5, "produce_p99_ms", {1: 5000.0, 2: 9000.0})
+    rows[1]["metrics_ok"] = False  # broker 2: stale numbers
+    ev = run(snapshot(rows))
+    assert _degraded_ids(ev) == {1}
+    assert _signal(ev, 1, "produce_p99_ms")["peers"] == 3
+
+
+def test_down_brokers_are_not_degraded() -> None:
+    rows = _with(5, "produce_p99_ms", {1: 5000.0})
+    rows[0]["alive"] = False
+    assert not _degraded_ids(run(snapshot(rows)))
+
+
+def test_all_signals_of_a_broker_land_in_one_finding() -> None:
+    rows = _with(5, "produce_p99_ms", {1: 5000.0})
+    rows[0].update(request_handler_idle=0.01, ec2_status="impaired")
+    f = one(run(snapshot(rows)), RuleName.DEGRADED_BROKER)
+    assert [s["signal"] for s in f.evidence["signals"]] == [
+        "request_handler_idle",
+        "produce_p99_ms",
+        "ec2_impaired",
+    ]
+
+
+# -------------------------------------------------------------------------------------- ISR shrinks
+@pytest.mark.parametrize(("rate", "flagged"), [(1.0, False), (1.01, True), (NAN, False)])
+def test_isr_shrink_rate_edge(rate: float, flagged: bool) -> None:
+    ev = run(snapshot(_with(5, "isr_shrinks_per_sec", {4: rate})))
+    assert (4 in _degraded_ids(ev)) is flagged
+
+
+def test_isr_shrinks_ignored_while_a_broker_is_down_or_just_recovered() -> None:
+    rows = _with(6, "isr_shrinks_per_sec", {4: 50.0})
+    rows[0]["alive"] = False
+    assert 4 not in _degraded_ids(run(snapshot(rows)))
+    rows = _with(6, "isr_shrinks_per_sec", {4: 50.0})
+    ev = run(snapshot(rows), down_since={1: T0 - timedelta(minutes=3)})  # broker 1 came back
+    assert 4 not in _degraded_ids(ev)
+    assert 4 in _degraded_ids(run(snapshot(rows)))
+
+
+# ---------------------------------------------------------------------------------------------- EC2
+def test_ec2_impaired_is_degraded_unless_disabled() -> None:
+    rows = _with(4, "ec2_status", {2: "impaired"})
+    assert _degraded_ids(run(snapshot(rows))) == {2}
+    assert not _degraded_ids(run(snapshot(rows), HealthPolicy(ec2_impaired_is_degraded=False)))
+    rows = _with(4, "ec2_status", {2: "insufficient-data", 3: None})
+    assert not _degraded_ids(run(snapshot(rows)))
+
+
+@pytest.mark.parametrize(
+    ("events", "flagged"),
+    [
+        ("instance-retirement", True),
+        ("system-reboot; instance-stop", True),
+        ("instance-reboot", True),
+        ("system-maintenance", True),
+        ("some-future-event", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_ec2_scheduled_events(events: str | None, flagged: bool) -> None:
+    rows = _with(4, "ec2_events", {3: events})
+    assert (3 in _degraded_ids(run(snapshot(rows)))) is flagged
+
+
+def test_ec2_retirement_can_be_disabled() -> None:
+    rows = _with(4, "ec2_events", {3: "instance-retirement"})
+    assert not _degraded_ids(run(snapshot(rows), HealthPolicy(ec2_retirement_is_degraded=False)))
+
+
+def test_ec2_signals_apply_without_metrics_and_in_tiny_clusters() -> None:
+    rows = _with(2, "ec2_events", {1: "instance-retirement"}, metrics_ok=None)
+    assert _degraded_ids(run(snapshot(rows, []))) == {1}
+
+
+# ------------------------------------------------------------------------------- mass degradation
+def test_mass_degradation_pages_and_withdraws_replacements() -> None:
+    rows = _with(10, "ec2_status", {1: "impaired", 2: "impaired", 3: "impaired"})
+    ev = run(snapshot(rows))
+    f = one(ev, RuleName.MASS_DEGRADATION)
+    assert f.action is Action.PAGE
+    assert f.brokers == (1, 2, 3)
+    assert f.evidence["signal_counts"] == {"ec2_impaired": 3}
+    assert not ev.automation_allowed
+    degraded = by_rule(ev, RuleName.DEGRADED_BROKER)
+    assert len(degraded) == 3
+    assert all(d.action is Action.NONE for d in degraded)
+    assert all(d.evidence["suppressed_action"] == "replace_degraded_broker" for d in degraded)
+    status = dict(zip(ev.broker_health["broker_id"], ev.broker_health["status"], strict=True))
+    assert status[1] == "degraded"  # still degraded, just not acted on
+
+
+def test_two_degraded_brokers_is_not_mass() -> None:
+    rows = _with(10, "ec2_status", {1: "impaired", 2: "impaired"})
+    ev = run(snapshot(rows))
+    assert not by_rule(ev, RuleName.MASS_DEGRADATION)
+    assert ev.automation_allowed
+    assert {f.action for f in by_rule(ev, RuleName.DEGRADED_BROKER)} == {Action.REPLACE_DEGRADED_BROKER}
