@@ -50,12 +50,27 @@ def describe_cluster(admin: AdminClient, timeout_s: float = 10.0) -> ClusterInfo
     return ClusterInfo(desc.cluster_id, controller, sorted(brokers, key=lambda b: b.broker_id))
 
 
+def read_metadata(admin: AdminClient, timeout_s: float = 15.0) -> tuple[list[BrokerInfo], pd.DataFrame]:
+    """Live brokers (rack unknown: Metadata carries none in librdkafka) and partitions, in ONE request.
+
+    Metadata goes to any reachable broker. DescribeCluster, by contrast, goes to the broker that
+    KRaft advertises as "controller" (a random live broker), and right after that broker dies
+    librdkafka can wait on it until the request times out: liveness must not depend on it.
+    """
+    md = admin.list_topics(timeout=timeout_s)
+    brokers = [BrokerInfo(int(b.id), b.host, int(b.port), None) for b in md.brokers.values()]
+    return sorted(brokers, key=lambda b: b.broker_id), _partitions_frame(md, None)
+
+
 def describe_partitions(
     admin: AdminClient, topics: Iterable[str] | None = None, timeout_s: float = 15.0
 ) -> pd.DataFrame:
     """Partitions frame (topic, partition, leader, replicas, isr, min_isr=NaN until configs are read)."""
     wanted = set(topics) if topics is not None else None
-    md = admin.list_topics(timeout=timeout_s)
+    return _partitions_frame(admin.list_topics(timeout=timeout_s), wanted)
+
+
+def _partitions_frame(md: Any, wanted: set[str] | None) -> pd.DataFrame:
     rows = []
     for name, tmd in md.topics.items():
         if wanted is not None and name not in wanted:
@@ -85,10 +100,10 @@ def topic_min_isr(admin: AdminClient, topics: Iterable[str], timeout_s: float = 
     return out
 
 
-def partitions_with_min_isr(
-    admin: AdminClient, topics: Iterable[str] | None = None, default_min_isr: int = 1, timeout_s: float = 15.0
+def add_min_isr(
+    admin: AdminClient, parts: pd.DataFrame, default_min_isr: int = 1, timeout_s: float = 15.0
 ) -> pd.DataFrame:
-    parts = describe_partitions(admin, topics, timeout_s)
+    """Fill the min_isr column from the topics' effective configs."""
     if parts.empty:
         return parts
     min_isr = topic_min_isr(admin, parts["topic"].unique(), timeout_s)

@@ -4,21 +4,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import ElectionType, TopicPartition
 from confluent_kafka.admin import NewTopic
+from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
+from prefect.testing.utilities import prefect_test_harness
 
 from kafka_medic.cluster_reads import describe_partitions, not_fully_replicated
 from kafka_medic.sandbox.cluster import Sandbox
 from kafka_medic.sandbox.layout import SandboxLayout
 from tests.waiting import wait_until
 
-os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
 #: Tests use their own port range so a running demo sandbox (19090+) is never touched.
 TEST_PORT_BASE = int(os.environ.get("KAFKA_MEDIC_TEST_PORT_BASE", "21090"))
@@ -53,6 +57,24 @@ def repair(sb: Sandbox, timeout_s: float = 120.0) -> None:
         timeout_s=timeout_s,
         what="every partition back to full ISR",
     )
+    # Auto leader rebalance is off in the sandbox (leader balance is kafka-medic's job), so after a
+    # kill leadership stays skewed: put preferred leaders back so each test starts balanced.
+    parts = describe_partitions(admin)
+    skewed = parts[[int(r[0]) != int(ldr) for r, ldr in zip(parts["replicas"], parts["leader"], strict=True)]]
+    if not skewed.empty:
+        tps = [TopicPartition(t, int(p)) for t, p in zip(skewed["topic"], skewed["partition"], strict=True)]
+        with contextlib.suppress(Exception):  # "election not needed" for some partitions is fine
+            admin.elect_leaders(ElectionType.PREFERRED, tps).result(timeout=30)
+        wait_until(
+            lambda: all(int(r[0]) == int(ldr) for r, ldr in zip(*_leaders(admin), strict=True)),
+            timeout_s=30,
+            what="preferred leaders restored",
+        )
+
+
+def _leaders(admin) -> tuple[list, list]:
+    parts = describe_partitions(admin)
+    return list(parts["replicas"]), list(parts["leader"])
 
 
 @pytest.fixture
@@ -86,3 +108,19 @@ def topic_factory(sandbox: Sandbox):
                 f.result(timeout=20)
         except Exception:  # a test that left the cluster broken must not mask its own failure
             pass
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """ONE throw-away Prefect server (SQLite in a temp dir) for the whole session (~10 s to start)."""
+    with (
+        temporary_settings({PREFECT_LOGGING_TO_API_ENABLED: False, PREFECT_SERVER_ANALYTICS_ENABLED: False}),
+        prefect_test_harness(server_startup_timeout=60),
+    ):
+        yield
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (``@pytest.mark.anyio``) run on asyncio, like Prefect itself."""
+    return "asyncio"

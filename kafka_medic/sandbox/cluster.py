@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,7 @@ class Sandbox:
         for node in self.layout.broker_specs:
             self._start(node, java, jars)
         self.wait_registered([b.node_id for b in self.layout.broker_specs], timeout_s=timeout_s)
+        self.wait_exporters(self.layout.nodes, timeout_s=max(5.0, timeout_s - (time.monotonic() - t0)))
         return time.monotonic() - t0
 
     def down(self, *, graceful_s: float = 0.0, wipe: bool = False) -> None:
@@ -249,6 +251,22 @@ class Sandbox:
             time.sleep(0.25)
         missing = sorted(want - seen)
         raise SandboxError(f"brokers {missing} did not register within {timeout_s:.0f} s; see {self.layout.state_dir}")
+
+    def wait_exporters(self, nodes: list[NodeSpec], *, timeout_s: float = 60.0) -> None:
+        """Wait until each node's JMX exporter answers (its first scrape is slow: warm it here)."""
+        deadline = time.monotonic() + timeout_s
+        pending = list(nodes)
+        while pending and time.monotonic() < deadline:
+            node = pending[0]
+            try:
+                with urllib.request.urlopen(node.metrics_url, timeout=max(1.0, deadline - time.monotonic())) as r:
+                    r.read()
+                pending.pop(0)
+            except (OSError, ValueError):
+                time.sleep(0.2)
+        if pending:
+            names = ", ".join(n.name for n in pending)
+            raise SandboxError(f"JMX exporter of {names} did not answer within {timeout_s:.0f} s")
 
     def wait_unregistered(self, broker_id: int, *, timeout_s: float = 30.0) -> float:
         """Wait until the cluster no longer lists ``broker_id`` (fenced); return seconds waited."""
