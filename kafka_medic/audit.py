@@ -1,0 +1,170 @@
+"""The audit trail: every action kafka-medic plans, refuses, starts, finishes, fails or skips.
+
+Records are JSON, written with acks=all to an audit topic *in the cluster itself* (configurable,
+created if missing) so the trail lives next to the data it describes and survives the
+orchestrator; each record is also returned for a Prefect artifact. Writing the audit must never
+hide the action's own outcome: if the cluster cannot take the record (it may be the very thing that
+is broken), the failure is logged and reported in the result, and the action goes on.
+
+Secrets never reach a record: ``details`` are scrubbed of anything that looks like a credential.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import NewTopic
+
+from kafka_medic.cluster_reads import make_admin
+
+log = logging.getLogger(__name__)
+
+_SECRET_KEYS = ("password", "secret", "token", "sasl.password", "ssl.key.password", "credentials")
+
+
+class AuditStatus(StrEnum):
+    PLANNED = "planned"
+    REFUSED = "refused"
+    STARTED = "started"
+    FINISHED = "finished"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # lock busy, cooldown, maintenance, observe mode
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PAGED = "paged"
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    cluster: str
+    action: str  # e.g. "replace_broker", "reassign", "preferred_leader_election"
+    status: AuditStatus
+    summary: str
+    brokers: tuple[int, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+    actor: str = "kafka-medic"  # "automation" or the human/run that asked
+    run_id: str | None = None
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    host: str = field(default_factory=socket.gethostname)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["status"] = self.status.value
+        d["brokers"] = list(self.brokers)
+        d["details"] = scrub(self.details)
+        return json.dumps(d, default=str, sort_keys=True)
+
+
+def scrub(value: Any) -> Any:
+    """Replace the value of any key that names a secret; recurse through dicts and lists."""
+    if isinstance(value, dict):
+        return {
+            k: ("**********" if any(s in str(k).lower() for s in _SECRET_KEYS) else scrub(v)) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    if hasattr(value, "get_secret_value"):
+        return "**********"
+    return value
+
+
+def default_actor() -> str:
+    return os.environ.get("KAFKA_MEDIC_ACTOR") or f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+class AuditLog:
+    """Writes records to one cluster's audit topic. Cheap to create; use one per flow run."""
+
+    def __init__(self, client_conf: dict[str, Any], topic: str, *, timeout_s: float = 15.0) -> None:
+        self.conf = client_conf
+        self.topic = topic
+        self.timeout_s = timeout_s
+        self._producer: Producer | None = None
+        self._ensured = False
+
+    def _ensure_topic(self) -> None:
+        if self._ensured:
+            return
+        admin = make_admin(self.conf)
+        md = admin.list_topics(timeout=self.timeout_s)
+        if self.topic not in md.topics:
+            rf = min(3, max(1, len(md.brokers)))
+            fut = admin.create_topics(
+                [NewTopic(self.topic, 1, rf, config={"min.insync.replicas": str(min(2, rf)), "retention.ms": "-1"})],
+                request_timeout=self.timeout_s,
+            )[self.topic]
+            try:
+                fut.result(timeout=self.timeout_s + 2)
+            except Exception as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise
+        self._ensured = True
+
+    def write(self, record: AuditRecord) -> bool:
+        """Append ``record`` (acks=all); True if the cluster acknowledged it. Never raises."""
+        try:
+            self._ensure_topic()
+            if self._producer is None:
+                self._producer = Producer(
+                    {
+                        **self.conf,
+                        "acks": "all",
+                        "enable.idempotence": True,
+                        "message.timeout.ms": int(self.timeout_s * 1000),
+                    }
+                )
+            errors: list[str] = []
+            self._producer.produce(
+                self.topic,
+                key=record.cluster.encode(),
+                value=record.to_json().encode(),
+                on_delivery=lambda err, _msg: errors.append(str(err)) if err else None,
+            )
+            remaining = self._producer.flush(self.timeout_s)
+            if remaining or errors:
+                log.error("audit record %s not acknowledged: %s", record.id, errors or "flush timed out")
+                return False
+            return True
+        except Exception as exc:
+            log.error("audit record %s could not be written to %s: %s", record.id, self.topic, exc)
+            return False
+
+
+def read_audit(client_conf: dict[str, Any], topic: str, *, timeout_s: float = 15.0) -> list[dict[str, Any]]:
+    """Every record in the audit topic (for tests and `kafka-medic audit`), oldest first."""
+    consumer = Consumer(
+        {**client_conf, "group.id": f"kafka-medic-audit-reader-{uuid.uuid4().hex[:6]}", "enable.auto.commit": False}
+    )
+    try:
+        md = consumer.list_topics(topic, timeout=timeout_s)
+        if topic not in md.topics or md.topics[topic].error is not None:
+            return []
+        out: list[dict[str, Any]] = []
+        for p in md.topics[topic].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, p, low)])
+            pos = low
+            deadline = time.monotonic() + timeout_s
+            while pos < high and time.monotonic() < deadline:
+                for m in consumer.consume(500, timeout=1.0):
+                    if m.error() is None:
+                        out.append(json.loads(m.value()))
+                        pos = m.offset() + 1
+        return sorted(out, key=lambda r: r.get("at", ""))
+    finally:
+        consumer.close()
