@@ -1,0 +1,275 @@
+"""Planner inputs and outputs.
+
+Requests are pydantic models (``extra="forbid"``, described fields) because they arrive from
+Prefect UI forms, flow parameters and YAML: a typo must fail loudly, never be ignored.
+Results (``Plan``, ``Move`` ...) are frozen dataclasses: plain data that is cheap to build by the
+thousand, pickles for Prefect results and converts to JSON with ``to_dict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kafka_medic.errors import SafetyError
+
+
+def _sorted_unique(ids: list[int]) -> list[int]:
+    return sorted(set(ids))
+
+
+class DrainRequest(BaseModel):
+    """Move every replica off ``brokers`` (decommission, or heal a dead broker without a replacement)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["drain"] = Field("drain", description="Request type: move every replica off some brokers.")
+    brokers: list[int] = Field(
+        ...,
+        min_length=1,
+        description="Broker ids to empty. Dead brokers are allowed (that is the usual case).",
+    )
+    exclude: list[int] = Field(
+        default_factory=list,
+        description="Broker ids that must not receive replicas (e.g. brokers about to be drained next).",
+    )
+    max_replicas_per_broker: int | None = Field(
+        None,
+        ge=1,
+        description="A receiving broker may hold at most this many replicas afterwards (None: no cap).",
+    )
+    max_disk_usage: float = Field(
+        0.85,
+        gt=0,
+        le=1,
+        description="A receiving broker's disk use (used + incoming bytes) / total must stay at or below "
+        "this share. Only checked where log-dir and partition sizes are known.",
+    )
+
+    @field_validator("brokers", "exclude")
+    @classmethod
+    def _normalise(cls, ids: list[int]) -> list[int]:
+        return _sorted_unique(ids)
+
+
+class ReplaceRequest(BaseModel):
+    """Move all of ``old_broker``'s replicas 1:1 onto ``new_broker`` (topicmappr's sub-affinity)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["replace"] = Field("replace", description="Request type: swap one broker for another.")
+    old_broker: int = Field(..., description="Broker id whose replicas move (may be dead).")
+    new_broker: int = Field(..., description="Alive broker id that takes over every replica of the old broker.")
+    max_disk_usage: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Optional disk-use ceiling for the new broker, as for a drain. None: not checked (a "
+        "replacement normally runs on the same hardware as the broker it replaces).",
+    )
+
+
+PlanRequest = Annotated[DrainRequest | ReplaceRequest, Field(discriminator="kind")]
+"""Either request, told apart by ``kind`` (a Prefect form renders this as a choice)."""
+
+
+@dataclass(frozen=True)
+class Move:
+    """One partition's new replica list. Position 0 is the preferred leader, as in Kafka."""
+
+    topic: str
+    partition: int
+    old_replicas: tuple[int, ...]
+    new_replicas: tuple[int, ...]
+
+    @property
+    def added(self) -> tuple[int, ...]:
+        """Brokers that must copy the partition's data (in new-list order)."""
+        old = set(self.old_replicas)
+        return tuple(b for b in self.new_replicas if b not in old)
+
+    @property
+    def removed(self) -> tuple[int, ...]:
+        """Brokers that drop their replica (in old-list order)."""
+        new = set(self.new_replicas)
+        return tuple(b for b in self.old_replicas if b not in new)
+
+    @property
+    def name(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "old_replicas": list(self.old_replicas),
+            "new_replicas": list(self.new_replicas),
+        }
+
+
+@dataclass(frozen=True)
+class Unplaceable:
+    """A partition the planner left where it is, and the operator-readable reason why."""
+
+    topic: str
+    partition: int
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"topic": self.topic, "partition": self.partition, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class PlanCost:
+    """What executing a plan costs: data copied, where it flows, and who receives it.
+
+    ``bytes_moved`` uses each partition's largest known replica size (followers hold the leader's
+    data); replicas of partitions with no known size count 0 bytes and are tallied in
+    ``unknown_size_replicas`` so a 0 is never mistaken for "free".
+    ``cross_az_bytes``: bytes whose new replica sits in a different rack than the broker it will
+    copy from. Kafka followers always fetch from the partition leader, so that is the current
+    leader's rack; with no alive leader, the racks of the alive in-sync replicas. Unknown racks
+    count as cross-AZ (an upper bound is the safe side of a cost estimate).
+    """
+
+    replicas_moved: int = 0
+    bytes_moved: float = 0.0
+    cross_az_bytes: float = 0.0
+    partitions: int = 0
+    per_broker_in: dict[int, int] = field(default_factory=dict)
+    per_broker_bytes_in: dict[int, float] = field(default_factory=dict)
+    per_broker_out: dict[int, int] = field(default_factory=dict)
+    unknown_size_replicas: int = 0
+    preferred_leader_changes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "replicas_moved": self.replicas_moved,
+            "bytes_moved": self.bytes_moved,
+            "cross_az_bytes": self.cross_az_bytes,
+            "partitions": self.partitions,
+            "per_broker_in": {str(k): v for k, v in self.per_broker_in.items()},
+            "per_broker_bytes_in": {str(k): v for k, v in self.per_broker_bytes_in.items()},
+            "per_broker_out": {str(k): v for k, v in self.per_broker_out.items()},
+            "unknown_size_replicas": self.unknown_size_replicas,
+            "preferred_leader_changes": self.preferred_leader_changes,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PlanCost:
+        return cls(
+            replicas_moved=int(d["replicas_moved"]),
+            bytes_moved=float(d["bytes_moved"]),
+            cross_az_bytes=float(d["cross_az_bytes"]),
+            partitions=int(d["partitions"]),
+            per_broker_in={int(k): int(v) for k, v in d.get("per_broker_in", {}).items()},
+            per_broker_bytes_in={int(k): float(v) for k, v in d.get("per_broker_bytes_in", {}).items()},
+            per_broker_out={int(k): int(v) for k, v in d.get("per_broker_out", {}).items()},
+            unknown_size_replicas=int(d.get("unknown_size_replicas", 0)),
+            preferred_leader_changes=int(d.get("preferred_leader_changes", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A reassignment plan. ``moves`` are sorted by (topic, partition); nothing else moves.
+
+    When a drained broker was a partition's preferred leader, its replacement takes position 0,
+    so a preferred-leader election run after the reassignment moves leadership onto the new broker
+    (``cost.preferred_leader_changes`` counts those partitions).
+    """
+
+    moves: list[Move]
+    cost: PlanCost
+    unplaceable: list[Unplaceable] = field(default_factory=list)
+    request: DrainRequest | ReplaceRequest | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every partition that had to move has a move (nothing was left behind)."""
+        return not self.unplaceable
+
+    def to_kafka_json(self) -> dict[str, Any]:
+        """The JSON ``kafka-reassign-partitions --execute --reassignment-json-file`` takes."""
+        return {
+            "version": 1,
+            "partitions": [
+                {"topic": m.topic, "partition": m.partition, "replicas": list(m.new_replicas)} for m in self.moves
+            ],
+        }
+
+    def rollback_kafka_json(self) -> dict[str, Any]:
+        """The reassignment that puts every moved partition back where it was."""
+        return {
+            "version": 1,
+            "partitions": [
+                {"topic": m.topic, "partition": m.partition, "replicas": list(m.old_replicas)} for m in self.moves
+            ],
+        }
+
+    def summary(self) -> str:
+        c = self.cost
+        text = (
+            f"{c.partitions} partitions, {c.replicas_moved} replicas, {c.bytes_moved / 1e9:.2f} GB to move "
+            f"({c.cross_az_bytes / 1e9:.2f} GB cross-AZ) onto {len(c.per_broker_in)} brokers"
+        )
+        if c.unknown_size_replicas:
+            text += f"; {c.unknown_size_replicas} replicas of unknown size"
+        if self.unplaceable:
+            text += f"; {len(self.unplaceable)} partitions cannot be placed"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "moves": [m.to_dict() for m in self.moves],
+            "cost": self.cost.to_dict(),
+            "unplaceable": [u.to_dict() for u in self.unplaceable],
+            "request": self.request.model_dump() if self.request is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Plan:
+        req = d.get("request")
+        request: DrainRequest | ReplaceRequest | None = None
+        if req is not None:
+            request = ReplaceRequest(**req) if req.get("kind") == "replace" else DrainRequest(**req)
+        return cls(
+            moves=[
+                Move(m["topic"], int(m["partition"]), tuple(m["old_replicas"]), tuple(m["new_replicas"]))
+                for m in d["moves"]
+            ],
+            cost=PlanCost.from_dict(d["cost"]),
+            unplaceable=[Unplaceable(u["topic"], int(u["partition"]), u["reason"]) for u in d.get("unplaceable", [])],
+            request=request,
+        )
+
+
+def format_unplaceable(items: Sequence[Unplaceable]) -> str:
+    """Every unplaceable partition by name, grouped by reason (one line per reason)."""
+    by_reason: dict[str, list[str]] = {}
+    for u in items:
+        by_reason.setdefault(u.reason, []).append(u.name)
+    return "; ".join(f"{', '.join(names)}: {reason}" for reason, names in by_reason.items())
+
+
+class PlanningError(SafetyError):
+    """Some partitions have no target that keeps every safety constraint; nothing was planned.
+
+    A ``SafetyError`` because the alternative would be a plan that loses rack spread, overfills a
+    disk or removes the last in-sync replica. ``unplaceable`` lists each partition and why;
+    ``plan_moves(..., allow_partial=True)`` returns the rest of the plan instead.
+    """
+
+    def __init__(self, unplaceable: Sequence[Unplaceable]) -> None:
+        self.unplaceable: list[Unplaceable] = list(unplaceable)
+        super().__init__(
+            f"{len(self.unplaceable)} partition(s) cannot be placed without breaking a safety constraint "
+            "(nothing was changed; pass allow_partial=True to plan the rest): " + format_unplaceable(self.unplaceable)
+        )

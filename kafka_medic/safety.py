@@ -1,0 +1,396 @@
+"""Safety guards: checks every automated change must pass, as pure functions of a snapshot.
+
+Two questions are answered here, independently of how a plan was made (our planner, Kafka's own
+``--generate``, or a human):
+
+* ``validate_plan``: is this reassignment safe to submit against the cluster as it is now?
+* ``removal_impact``: what happens if these brokers disappear right now (wiped, killed,
+  restarted)? Used before replacing a broker and before each step of a rolling restart.
+
+Nothing here talks to Kafka or Prefect; the snapshot is the only input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from kafka_medic.errors import ConfigError, SafetyError
+from kafka_medic.snapshot import ClusterSnapshot
+
+PartitionKey = tuple[str, int]
+
+# How many names an error message lists before it summarises the rest as "... and N more".
+_MAX_NAMES_IN_MESSAGE = 50
+
+
+class MoveLike(Protocol):
+    """Anything shaped like ``kafka_medic.planner.Move`` (kept structural to avoid an import cycle)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def old_replicas(self) -> tuple[int, ...]: ...
+    @property
+    def new_replicas(self) -> tuple[int, ...]: ...
+
+
+# ----------------------------------------------------------------------------------------------
+# Small helpers shared with the planner
+# ----------------------------------------------------------------------------------------------
+
+
+def normalise_rack(value: Any) -> str | None:
+    """pandas hands back NaN/None/"" for a missing rack; all mean "no rack"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value)
+    return text or None
+
+
+def racks_of(snapshot: ClusterSnapshot) -> dict[int, str | None]:
+    """Broker id -> rack (None when unset). Brokers missing from the frame have no entry."""
+    b = snapshot.brokers
+    if b.empty:
+        return {}
+    return {int(i): normalise_rack(r) for i, r in zip(b["broker_id"], b["rack"], strict=True)}
+
+
+def rack_spread(replicas: Sequence[int], rack_of: Mapping[int, str | None]) -> int:
+    """Number of distinct racks a replica list covers. A missing/None rack counts as one "rack"."""
+    return len({rack_of.get(b) for b in replicas})
+
+
+def rack_counts(replicas: Sequence[int], rack_of: Mapping[int, str | None]) -> Counter[str | None]:
+    return Counter(rack_of.get(b) for b in replicas)
+
+
+def rack_concentration_increase(
+    old: Sequence[int], new: Sequence[int], rack_of: Mapping[int, str | None]
+) -> list[tuple[str | None, int, int]]:
+    """Racks holding more replicas of the partition afterwards than allowed, as (rack, before, after).
+
+    Allowed is one replica per rack, or as many as the rack already had (an existing violation
+    may persist but not grow). This is the "never gains a second replica in one rack" rule; it
+    implies the distinct-rack count cannot drop.
+    """
+    before = rack_counts(old, rack_of)
+    after = rack_counts(new, rack_of)
+    return sorted(
+        ((r, before.get(r, 0), n) for r, n in after.items() if n > max(1, before.get(r, 0))),
+        key=lambda t: (t[0] is None, t[0] or ""),
+    )
+
+
+def would_reduce_rf(old: Sequence[int], new: Sequence[int]) -> bool:
+    """True if the new list keeps fewer distinct replicas than the old one."""
+    return len(set(new)) < len(set(old))
+
+
+def known_broker_ids(snapshot: ClusterSnapshot) -> set[int]:
+    """Brokers the cluster knows of: registered ones plus any id still named in a replica list.
+
+    A dead broker may be missing from DescribeCluster yet still own replicas; it is real (you can
+    drain or replace it), whereas an id found in neither place is a typo.
+    """
+    ids = {int(b) for b in snapshot.brokers["broker_id"]} if not snapshot.brokers.empty else set()
+    if not snapshot.replicas.empty:
+        ids.update(int(b) for b in snapshot.replicas["broker_id"].unique())
+    elif not snapshot.partitions.empty:
+        for reps in snapshot.partitions["replicas"]:
+            ids.update(int(b) for b in reps)
+    return ids
+
+
+def _names(keys: Iterable[PartitionKey], limit: int = _MAX_NAMES_IN_MESSAGE) -> str:
+    names = [f"{t}-{p}" for t, p in keys]
+    if len(names) > limit:
+        return ", ".join(names[:limit]) + f" ... and {len(names) - limit} more"
+    return ", ".join(names)
+
+
+class PartitionTable:
+    """Read access to the partitions frame by row, normalising cells only when a row is read.
+
+    The guards and the planner do per-partition logic on the few thousand rows a change touches,
+    out of possibly millions; converting every cell up front (or building a dict of every key)
+    would dominate their run time, and ``DataFrame.loc`` in a loop is slower still. Raw cells
+    (tuples, lists or numpy arrays of ids) are kept as the frame holds them and can be scanned
+    with set operations, which treat numpy and Python ints alike.
+    """
+
+    def __init__(self, snapshot: ClusterSnapshot) -> None:
+        p = snapshot.partitions
+        self._frame = p
+        self.default_min_isr = int(snapshot.default_min_isr)
+        if p.empty:
+            self.raw_topics: list[Any] = []
+            self.raw_partitions: list[Any] = []
+            self.raw_replicas: list[Any] = []
+            self.raw_isr: list[Any] = []
+            self.raw_leaders: list[Any] = []
+            self.raw_min_isr: list[Any] = []
+            return
+        self.raw_topics = p["topic"].tolist()
+        self.raw_partitions = p["partition"].tolist()
+        self.raw_replicas = p["replicas"].tolist()
+        self.raw_isr = p["isr"].tolist()
+        self.raw_leaders = p["leader"].tolist()
+        self.raw_min_isr = p["min_isr"].tolist() if "min_isr" in p.columns else [None] * len(p)
+
+    @classmethod
+    def from_snapshot(cls, snapshot: ClusterSnapshot) -> PartitionTable:
+        return cls(snapshot)
+
+    def __len__(self) -> int:
+        return len(self.raw_topics)
+
+    def key(self, i: int) -> PartitionKey:
+        return (str(self.raw_topics[i]), int(self.raw_partitions[i]))
+
+    def replicas(self, i: int) -> tuple[int, ...]:
+        return int_tuple(self.raw_replicas[i])
+
+    def isr(self, i: int) -> tuple[int, ...]:
+        return int_tuple(self.raw_isr[i])
+
+    def leader(self, i: int) -> int:
+        x = self.raw_leaders[i]
+        return -1 if x is None or _isnan(x) else int(x)
+
+    def min_isr(self, i: int) -> int:
+        x = self.raw_min_isr[i]
+        return self.default_min_isr if x is None or _isnan(x) else int(x)
+
+    def rows(self, keys: Sequence[PartitionKey]) -> list[int | None]:
+        """Row of each (topic, partition), None when the cluster has no such partition."""
+        if not keys or not self.raw_topics:
+            return [None] * len(keys)
+        index = pd.MultiIndex.from_arrays([self._frame["topic"], self._frame["partition"]])
+        if index.is_unique:
+            found = index.get_indexer(pd.MultiIndex.from_tuples(list(keys))).tolist()
+            return [None if r < 0 else int(r) for r in found]
+        first: dict[PartitionKey, int] = {}  # duplicated rows (a broken snapshot): first one wins
+        for i in range(len(self)):
+            first.setdefault(self.key(i), i)
+        return [first.get(k) for k in keys]
+
+
+def _isnan(x: Any) -> bool:
+    return isinstance(x, float) and math.isnan(x)
+
+
+def int_tuple(value: Any) -> tuple[int, ...]:
+    """A replica/ISR cell as a tuple of ints (None or NaN -> empty; lists and numpy arrays accepted)."""
+    if value is None or _isnan(value):
+        return ()
+    return tuple(int(b) for b in value)
+
+
+def brokers_without_online_log_dir(snapshot: ClusterSnapshot) -> set[int]:
+    """Brokers that report log dirs but none online: they cannot host a new replica."""
+    ld = snapshot.log_dirs
+    if ld is None or ld.empty:
+        return set()
+    has_dirs = {int(b) for b in ld["broker_id"]}
+    has_online = {int(b) for b in ld.loc[ld["error"].isna(), "broker_id"]}
+    return has_dirs - has_online
+
+
+def in_flight_reassignments(snapshot: ClusterSnapshot) -> set[PartitionKey]:
+    r = snapshot.reassignments
+    if r is None or r.empty:
+        return set()
+    return {(str(t), int(p)) for t, p in zip(r["topic"], r["partition"], strict=True)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Plan validation
+# ----------------------------------------------------------------------------------------------
+
+
+def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[str]:
+    """Every reason this reassignment is unsafe to submit now; [] means safe.
+
+    Checks per move: the partition exists and appears once in the plan; the plan is not stale
+    (its ``old_replicas`` are the cluster's current replicas, else it was computed for another
+    state); no reassignment is already in flight for it (submitting would silently replace it);
+    replication factor not reduced; no broker listed twice; every added broker is known, alive
+    and has an online log dir; rack spread not reduced and no rack gains a second replica (an existing violation may
+    persist, not grow); at least one current in-sync replica stays in the list (otherwise the new
+    replicas have nobody in sync to copy from and the partition could go offline).
+    """
+    table = PartitionTable.from_snapshot(snapshot)
+    rack_of = racks_of(snapshot)
+    alive = snapshot.alive_broker_ids if not snapshot.brokers.empty else set()
+    known = known_broker_ids(snapshot)
+    no_log_dir = brokers_without_online_log_dir(snapshot)
+    in_flight = in_flight_reassignments(snapshot)
+    seen: set[PartitionKey] = set()
+    out: list[str] = []
+    move_list = list(moves)
+    rows = table.rows([(str(m.topic), int(m.partition)) for m in move_list])
+    for m, row in zip(move_list, rows, strict=True):
+        key = (str(m.topic), int(m.partition))
+        name = f"{key[0]}-{key[1]}"
+        new = tuple(int(b) for b in m.new_replicas)
+        if key in seen:
+            out.append(f"{name}: appears more than once in the plan")
+            continue
+        seen.add(key)
+        if row is None:
+            out.append(f"{name}: partition is not in the cluster")
+            continue
+        current = table.replicas(row)
+        if tuple(int(b) for b in m.old_replicas) != current:
+            out.append(
+                f"{name}: plan is stale: it expects replicas {list(m.old_replicas)} but the cluster has {list(current)}"
+            )
+        if key in in_flight:
+            out.append(f"{name}: a reassignment is already in progress for this partition")
+        if not new or would_reduce_rf(current, new) or len(new) < len(current):
+            out.append(f"{name}: replication factor reduced from {len(current)} to {len(set(new))}")
+        dupes = sorted(b for b, n in Counter(new).items() if n > 1)
+        if dupes:
+            out.append(f"{name}: broker(s) {dupes} listed more than once in {list(new)}")
+        current_set = set(current)
+        for b in dict.fromkeys(new):
+            if b in current_set:
+                continue
+            if b not in known:
+                out.append(f"{name}: target broker {b} is unknown to the cluster")
+            elif b not in alive:
+                out.append(f"{name}: target broker {b} is not alive")
+            elif b in no_log_dir:
+                out.append(f"{name}: target broker {b} has every log dir offline")
+        before, after = rack_spread(current, rack_of), rack_spread(new, rack_of)
+        if after < before:
+            out.append(f"{name}: rack spread reduced from {before} to {after} racks ({list(current)} -> {list(new)})")
+        else:
+            for rack, was, now in rack_concentration_increase(current, new, rack_of):
+                out.append(f"{name}: rack {rack!r} would hold {now} replicas (had {was}); a rack may not gain a second")
+        isr = table.isr(row)
+        if not set(isr) & set(new):
+            out.append(
+                f"{name}: no current in-sync replica remains (ISR {list(isr)}, new replicas {list(new)}); "
+                "the last in-sync copy would be removed"
+            )
+    return out
+
+
+def assert_plan_safe(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> None:
+    """Raise ``SafetyError`` listing every violation ``validate_plan`` finds."""
+    violations = validate_plan(snapshot, moves)
+    if violations:
+        shown = violations[:_MAX_NAMES_IN_MESSAGE]
+        more = f" ... and {len(violations) - len(shown)} more" if len(violations) > len(shown) else ""
+        raise SafetyError(
+            f"Refusing the reassignment: {len(violations)} safety violation(s): " + "; ".join(shown) + more
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Removal impact
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemovalImpact:
+    """What losing ``brokers`` right now would do, judged on the current ISR.
+
+    ``offline``: partitions whose every in-sync replica is on the removed brokers (they go
+    offline; with unclean election disabled they stay offline until a removed broker returns, and
+    a wiped broker never returns). ``under_min_isr``: partitions that keep some in-sync replica
+    but fewer than ``min.insync.replicas`` (acks=all producers start failing). Both list only
+    partitions whose ISR actually loses a member. ``leaderships``: partitions currently led by a
+    removed broker (they need a leader election).
+    """
+
+    brokers: tuple[int, ...]
+    offline: list[PartitionKey] = field(default_factory=list)
+    under_min_isr: list[PartitionKey] = field(default_factory=list)
+    leaderships: int = 0
+    isr_members_lost: int = 0
+
+    @property
+    def safe(self) -> bool:
+        """True when nothing goes offline and nothing drops below min ISR."""
+        return not self.offline and not self.under_min_isr
+
+    def summary(self) -> str:
+        return (
+            f"removing brokers {list(self.brokers)}: {len(self.offline)} partitions offline, "
+            f"{len(self.under_min_isr)} below min ISR, {self.leaderships} leaders to re-elect"
+        )
+
+
+def removal_impact(snapshot: ClusterSnapshot, broker_ids: Iterable[int]) -> RemovalImpact:
+    """What happens to availability if ``broker_ids`` stop serving now (see ``RemovalImpact``).
+
+    Raises ``ConfigError`` for broker ids the cluster does not know (a typo must not read as
+    "no impact").
+    """
+    removed = {int(b) for b in broker_ids}
+    unknown = sorted(removed - known_broker_ids(snapshot))
+    if unknown:
+        raise ConfigError(f"Unknown broker id(s) {unknown}: not registered and not in any replica list.")
+    table = PartitionTable.from_snapshot(snapshot)
+    offline: list[PartitionKey] = []
+    under: list[PartitionKey] = []
+    leaderships = 0
+    lost = 0
+    leaders = table.raw_leaders
+    for i, raw_isr in enumerate(table.raw_isr):
+        if leaders[i] in removed:
+            leaderships += 1
+        if raw_isr is None or _isnan(raw_isr) or removed.isdisjoint(raw_isr):
+            continue
+        isr = table.isr(i)
+        remaining = [b for b in isr if b not in removed]
+        lost += len(isr) - len(remaining)
+        key = table.key(i)
+        if not remaining:
+            offline.append(key)
+        elif len(remaining) < table.min_isr(i):
+            under.append(key)
+    return RemovalImpact(
+        brokers=tuple(sorted(removed)),
+        offline=sorted(offline),
+        under_min_isr=sorted(under),
+        leaderships=leaderships,
+        isr_members_lost=lost,
+    )
+
+
+def assert_removal_safe(
+    snapshot: ClusterSnapshot, broker_ids: Iterable[int], *, allow_under_min_isr: bool = False
+) -> RemovalImpact:
+    """Raise ``SafetyError`` if removing ``broker_ids`` now would take partitions offline (always
+    refused: for a wipe that is data loss) or below min ISR (refused unless allowed, e.g. a
+    rolling restart that accepts a brief acks=all outage). Returns the impact when safe.
+    """
+    impact = removal_impact(snapshot, broker_ids)
+    problems: list[str] = []
+    if impact.offline:
+        problems.append(
+            f"{len(impact.offline)} partition(s) would lose their last in-sync replica: {_names(impact.offline)}"
+        )
+    if impact.under_min_isr and not allow_under_min_isr:
+        problems.append(
+            f"{len(impact.under_min_isr)} partition(s) would drop below min.insync.replicas: "
+            f"{_names(impact.under_min_isr)}"
+        )
+    if problems:
+        raise SafetyError(
+            f"Refusing to remove broker(s) {list(impact.brokers)}: "
+            + "; ".join(problems)
+            + ". Wait for the ISR to recover (or move those replicas first)."
+        )
+    return impact
