@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.events import emit_event
 from prefect.variables import Variable
@@ -26,11 +26,12 @@ from pydantic import BaseModel, Field
 
 from blocks.kafka_cluster import KafkaCluster
 from kafka_medic import coordination
-from kafka_medic.collector import CollectResult, KnownBroker, collect_snapshot
+from kafka_medic.collector import CollectResult, KnownBroker
 from kafka_medic.decide import Decision, Remedy, decide
 from kafka_medic.errors import ConfigError
 from kafka_medic.findings import Finding, Severity
 from kafka_medic.rules import Evaluation, evaluate
+from tasks.collect import collect_cluster
 
 #: Hook the remediation side registers (flows.remediate); None until it is imported.
 Dispatcher = Callable[[KafkaCluster, list[Decision], dict[str, Any]], Awaitable[list[dict[str, Any]]]]
@@ -97,16 +98,6 @@ async def _save_known(cluster: str, known: dict[int, KnownBroker]) -> None:
     )  # fmt: skip
 
 
-@task(name="collect-cluster", retries=1, retry_delay_seconds=2, cache_policy=None)
-async def collect_task(cluster: KafkaCluster, known: dict[int, KnownBroker]) -> CollectResult:
-    ec2_lookup = None
-    if cluster.aws is not None:
-        from tasks.ec2 import ec2_lookup_for
-
-        ec2_lookup = ec2_lookup_for(cluster)
-    return await asyncio.to_thread(collect_snapshot, cluster, known_brokers=known, ec2_lookup=ec2_lookup)
-
-
 def findings_markdown(cluster: str, ev: Evaluation, decisions: list[Decision], maintenance: bool) -> str:
     lines = [f"# Health of `{cluster}`", ""]
     if not ev.automation_allowed:
@@ -161,7 +152,7 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
     maintenance_state = await coordination.aget_maintenance(cluster)
     maintenance = bool(maintenance_state and maintenance_state.on)
 
-    result: CollectResult = await collect_task(block, known)
+    result: CollectResult = await collect_cluster(block, known)
     t0 = time.perf_counter()
     ev = evaluate(result.snapshot, block.policy, down_since=down_since)
     eval_s = time.perf_counter() - t0

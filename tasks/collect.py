@@ -1,0 +1,17 @@
+"""The collection task: one pass over one cluster, run in a worker thread (the clients block)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prefect import task
+
+from blocks.kafka_cluster import KafkaCluster
+from kafka_medic.collector import CollectResult, KnownBroker, collect_snapshot
+from tasks.ec2 import ec2_lookup_for
+
+
+@task(name="collect-cluster", retries=1, retry_delay_seconds=2, cache_policy=None)
+async def collect_cluster(cluster: KafkaCluster, known: dict[int, KnownBroker]) -> CollectResult:
+    """Never raises for an unhealthy cluster: what could not be read is in ``snapshot.issues``."""
+    return await asyncio.to_thread(collect_snapshot, cluster, known_brokers=known, ec2_lookup=ec2_lookup_for(cluster))
