@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 from confluent_kafka import ElectionType, TopicPartition
 from confluent_kafka.admin import NewTopic
-from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
-from prefect.testing.utilities import prefect_test_harness
 
 from kafka_medic.cluster_reads import describe_partitions, not_fully_replicated
 from kafka_medic.sandbox.cluster import Sandbox
@@ -112,7 +110,13 @@ def topic_factory(sandbox: Sandbox):
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
-    """ONE throw-away Prefect server (SQLite in a temp dir) for the whole session (~10 s to start)."""
+    """ONE throw-away Prefect server (SQLite in a temp dir) for the whole session (~10 s to start).
+
+    Imported here, not at module level: the server stack is heavy and pure unit tests need none of it.
+    """
+    from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
     with (
         temporary_settings({PREFECT_LOGGING_TO_API_ENABLED: False, PREFECT_SERVER_ANALYTICS_ENABLED: False}),
         prefect_test_harness(server_startup_timeout=60),
