@@ -250,7 +250,14 @@ def _read(path: Path) -> str:
 def parse_clusters(text: str, file: str = "<string>", environ: Mapping[str, str] | None = None) -> list[KafkaCluster]:
     """Validate cluster YAML text; ``file`` is only used in messages. See :func:`load_clusters`."""
     env = os.environ if environ is None else environ
-    loader = yaml.SafeLoader(text)
+    try:  # the reader rejects control characters already while the loader is being built
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "position", None)
+        where = f" at character {mark}" if mark is not None else ""
+        raise ClusterConfigError(
+            [ConfigIssue(file, None, None, "", f"not YAML text{where}: {exc}", "syntax")]
+        ) from None
     try:
         try:
             root = loader.get_single_node()
