@@ -253,11 +253,9 @@ def parse_clusters(text: str, file: str = "<string>", environ: Mapping[str, str]
     try:  # the reader rejects control characters already while the loader is being built
         loader = yaml.SafeLoader(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "position", None)
-        where = f" at character {mark}" if mark is not None else ""
-        raise ClusterConfigError(
-            [ConfigIssue(file, None, None, "", f"not YAML text{where}: {exc}", "syntax")]
-        ) from None
+        char, pos = getattr(exc, "character", None), getattr(exc, "position", None)
+        why = f"character {char!r} at offset {pos} is not allowed in YAML" if pos is not None else str(exc)
+        raise ClusterConfigError([ConfigIssue(file, None, None, "", f"not YAML text: {why}", "syntax")]) from None
     try:
         try:
             root = loader.get_single_node()
