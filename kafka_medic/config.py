@@ -254,7 +254,7 @@ def parse_clusters(text: str, file: str = "<string>", environ: Mapping[str, str]
         loader = yaml.SafeLoader(text)
     except yaml.YAMLError as exc:
         char, pos = getattr(exc, "character", None), getattr(exc, "position", None)
-        why = f"character {char!r} at offset {pos} is not allowed in YAML" if pos is not None else str(exc)
+        why = f"character U+{char:04X} at offset {pos} is not allowed in YAML" if isinstance(char, int) else str(exc)
         raise ClusterConfigError([ConfigIssue(file, None, None, "", f"not YAML text: {why}", "syntax")]) from None
     try:
         try:
