@@ -7,6 +7,7 @@ as plain frames and dicts so the pure core never sees a client object.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
@@ -19,6 +20,19 @@ from kafka.admin import KafkaAdminClient
 from kafka_medic.snapshot import LOG_DIR_COLUMNS, REASSIGNMENT_COLUMNS, empty_frame
 
 PartitionKey = tuple[str, int]
+
+
+class _WithholdClientConfig(logging.Filter):
+    """kafka-python logs its whole client config -- SASL password included -- at DEBUG when an admin
+    client starts. Rewrite that one record so credentials never reach a log handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Starting KafkaAdminClient with configuration"):
+            record.msg, record.args = "Starting KafkaAdminClient (configuration withheld: it holds credentials)", ()
+        return True
+
+
+logging.getLogger("kafka.admin.client").addFilter(_WithholdClientConfig())
 
 
 @contextmanager

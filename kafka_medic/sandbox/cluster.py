@@ -4,6 +4,10 @@ replaced EC2 instance looks like to Kafka).
 
 State lives in ``state_dir/sandbox.json`` (cluster id, layout, pids) so that one process can start
 the sandbox and another (the CLI, a Prefect task, a test) can operate on it.
+
+A layout with ``security="sasl_ssl"`` gets TLS + SCRAM-SHA-512 (:mod:`kafka_medic.sandbox.security`):
+its CA, keystore and passwords are made once in ``state_dir/security`` and reused by every later
+``up``/replace, and :meth:`Sandbox.admin` then connects as the SCRAM admin user.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from kafka_medic.errors import SandboxError
-from kafka_medic.sandbox import processes
+from kafka_medic.sandbox import processes, security
 from kafka_medic.sandbox.exporter import JMX_EXPORTER_CONFIG
 from kafka_medic.sandbox.jars import KafkaJars, ensure_jars, require_tool
 from kafka_medic.sandbox.layout import LOG4J2_PROPERTIES, NodeSpec, SandboxLayout, render_properties
+from kafka_medic.sandbox.security import ClientSecurity
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +85,7 @@ class Sandbox:
             "brokers": self.layout.brokers,
             "racks": self.layout.racks,
             "port_base": self.layout.port_base,
+            "security": self.layout.security,
         }
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
@@ -122,10 +128,13 @@ class Sandbox:
         self._check_ports(self.layout.nodes)
         jars = self.jars
         state = self._read_state()
+        self._check_security_unchanged(state)
         if not state.get("cluster_id"):
             state["cluster_id"] = self._random_uuid(java, jars)
         state["pids"] = {}
         self._write_state(state)
+        if self.layout.secure:
+            security.ensure_material(self.layout)
         for node in self.layout.nodes:
             self._write_node_files(node)
         self._format([n for n in self.layout.nodes if not self._formatted(n)], java, jars)
@@ -226,8 +235,17 @@ class Sandbox:
             out.append(NodeStatus(node.node_id, node.role, node.rack, node.port, node.metrics_url, pid, process, reg))
         return out
 
+    def client_security(self) -> ClientSecurity | None:
+        """CA file, SCRAM user and password a client needs for a secure sandbox; None if PLAINTEXT."""
+        return security.client_security(self.layout) if self.layout.secure else None
+
+    def client_config(self) -> dict[str, Any]:
+        """confluent-kafka settings that reach this sandbox (secrets in clear when secure: never log)."""
+        cs = self.client_security()
+        return cs.confluent_config() if cs else {"bootstrap.servers": self.layout.bootstrap_servers}
+
     def admin(self, **extra: Any) -> AdminClient:
-        conf = {"bootstrap.servers": self.layout.bootstrap_servers, "logger": _quiet, **extra}
+        conf = {**self.client_config(), "logger": _quiet, **extra}
         return AdminClient(conf)
 
     def registered_brokers(self, *, timeout_s: float = 5.0) -> set[int]:
@@ -315,9 +333,29 @@ class Sandbox:
     def _write_node_files(self, node: NodeSpec) -> None:
         d = self.layout.node_dir(node)
         d.mkdir(parents=True, exist_ok=True)
-        self.layout.properties_path(node).write_text(render_properties(self.layout, node))
+        if self.layout.secure:
+            # A secure broker's file holds the inter-broker SCRAM password: owner-only, from creation.
+            password = security.load_secrets(self.layout).broker.password.get_secret_value()
+            text = render_properties(self.layout, node, inter_broker_password=password)
+            security.write_private_text(self.layout.properties_path(node), text)
+        else:
+            self.layout.properties_path(node).write_text(render_properties(self.layout, node))
         (d / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
         (d / "jmx-exporter.yaml").write_text(JMX_EXPORTER_CONFIG)
+
+    def _check_security_unchanged(self, state: dict[str, Any]) -> None:
+        """Refuse to flip an already formatted sandbox between plaintext and sasl_ssl.
+
+        The SCRAM users are written into the metadata log only when the controller is formatted, so
+        a plaintext sandbox restarted as secure would have brokers that cannot authenticate to each
+        other (and fail to register after a long wait). Say so up front instead.
+        """
+        before = state.get("layout", {}).get("security", "plaintext")
+        if before != self.layout.security and self._formatted(self.layout.controller):
+            raise SandboxError(
+                f"the sandbox in {self.layout.state_dir} was created with security={before!r}; "
+                f"wipe it (`down --wipe`) to start it with security={self.layout.security!r}"
+            )
 
     def _formatted(self, node: NodeSpec) -> bool:
         return (self.layout.data_dir(node) / "meta.properties").exists()
@@ -359,12 +397,18 @@ class Sandbox:
         if not cid:
             raise SandboxError("sandbox has no cluster id; run `up` first")
         procs = []
+        hidden: list[str] = []  # SCRAM credentials on the controller's command line: never echo them
         for node in nodes:
             argv = [
                 java, "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", jars.classpath,
                 f"-Dlog4j2.configurationFile={self.layout.node_dir(node) / 'log4j2.properties'}",
                 "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(self.layout.properties_path(node)),
             ]  # fmt: skip
+            if self.layout.secure and node.role == "controller":
+                # SCRAM users are bootstrapped into the metadata log, which only the controller holds.
+                scram = security.storage_format_args(self.layout)
+                hidden += scram[1::2]
+                argv += scram
             procs.append((node, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
         errors = []
         for node, proc in procs:
@@ -376,6 +420,8 @@ class Sandbox:
                 errors.append(f"{node.name}: format timed out after {FORMAT_TIMEOUT_S:.0f} s")
                 continue
             if proc.returncode != 0:
+                for value in hidden:
+                    out = out.replace(value, "<scram credential>")
                 errors.append(f"{node.name}: {out.strip()[-800:]}")
         if errors:
             raise SandboxError("formatting storage failed:\n" + "\n".join(errors))

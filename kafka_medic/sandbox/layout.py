@@ -4,17 +4,32 @@ One dedicated KRaft controller plus N brokers on loopback, so killing or wiping 
 touches the Raft quorum. Every port stays below 32768 so that a client's ephemeral port can never
 take a dead broker's port. Failure-detection settings are fast (session timeout 3 s) so tests that
 kill brokers run in seconds, not minutes.
+
+``security="sasl_ssl"`` turns each broker's single listener into ``SASL_SSL`` (SCRAM-SHA-512) for
+clients AND inter-broker traffic, with PEM key/trust stores made by
+:mod:`kafka_medic.sandbox.security`; ports stay where they are. The controller listener and the JMX
+exporters stay plain (loopback only). The default stays ``plaintext``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from kafka_medic.errors import SandboxError
 
 CONTROLLER_ID = 100
 MAX_PORT = 32_767
+
+#: "plaintext": no TLS, no auth (the default). "sasl_ssl": TLS + SCRAM-SHA-512 on every broker listener.
+SecurityMode = Literal["plaintext", "sasl_ssl"]
+SECURITY_MODES: tuple[str, ...] = get_args(SecurityMode)
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+SECURE_LISTENER = "SASL_SSL"
+#: SCRAM users of a secure sandbox: clients (kafka-medic, tests) and inter-broker traffic.
+ADMIN_USER = "admin"
+BROKER_USER = "broker"
 
 
 @dataclass(frozen=True)
@@ -48,8 +63,11 @@ class SandboxLayout:
     port_base: int = 19_090
     broker_heap_mb: int = 512
     controller_heap_mb: int = 320
+    security: SecurityMode = "plaintext"
 
     def __post_init__(self) -> None:
+        if self.security not in SECURITY_MODES:
+            raise SandboxError(f"security must be one of {', '.join(SECURITY_MODES)}, got {self.security!r}")
         if not 1 <= self.brokers <= 50:
             raise SandboxError(f"brokers must be between 1 and 50, got {self.brokers}")
         if not 1 <= self.racks <= self.brokers:
@@ -101,6 +119,33 @@ class SandboxLayout:
     def properties_path(self, node: NodeSpec) -> Path:
         return self.node_dir(node) / "server.properties"
 
+    @property
+    def secure(self) -> bool:
+        return self.security != "plaintext"
+
+    @property
+    def listener_name(self) -> str:
+        """The brokers' (only) listener: clients and inter-broker traffic share it."""
+        return SECURE_LISTENER if self.secure else "PLAINTEXT"
+
+    @property
+    def security_dir(self) -> Path:
+        """CA, broker keystore and SCRAM credentials (mode 0700; secrets in 0600 files)."""
+        return self.state_dir / "security"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.security_dir / "ca.pem"
+
+    @property
+    def keystore_file(self) -> Path:
+        """Broker private key (unencrypted PKCS#8) followed by its certificate chain, PEM."""
+        return self.security_dir / "broker-keystore.pem"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.security_dir / "credentials.json"
+
 
 def rack_name(broker_id: int, racks: int) -> str:
     """Brokers 1..N round-robin over az-a, az-b, ... (so with 6 brokers/3 racks: 1,4 in az-a)."""
@@ -140,8 +185,12 @@ _BROKER = {
 }
 
 
-def render_properties(layout: SandboxLayout, node: NodeSpec) -> str:
-    """server.properties for one node. The controller reads the cluster-wide defaults from ITS file."""
+def render_properties(layout: SandboxLayout, node: NodeSpec, *, inter_broker_password: str | None = None) -> str:
+    """server.properties for one node. The controller reads the cluster-wide defaults from ITS file.
+
+    A secure broker's file holds the inter-broker SCRAM password (``inter_broker_password``), so
+    the caller writes it with mode 0600.
+    """
     voters = f"{CONTROLLER_ID}@127.0.0.1:{layout.controller.port}"
     props: dict[str, str] = {
         "process.roles": node.role,
@@ -153,11 +202,47 @@ def render_properties(layout: SandboxLayout, node: NodeSpec) -> str:
     if node.role == "controller":
         props["listeners"] = f"CONTROLLER://127.0.0.1:{node.port}"
     else:
-        props["listeners"] = f"PLAINTEXT://127.0.0.1:{node.port}"
-        props["advertised.listeners"] = f"PLAINTEXT://127.0.0.1:{node.port}"
+        listener = layout.listener_name
+        props["listeners"] = f"{listener}://127.0.0.1:{node.port}"
+        props["advertised.listeners"] = f"{listener}://127.0.0.1:{node.port}"
         props["broker.rack"] = node.rack or ""
         props.update(_BROKER)
+        if layout.secure:
+            props.update(_secure_broker_props(layout, inter_broker_password))
+    if layout.secure:
+        props["listener.security.protocol.map"] = f"{SECURE_LISTENER}:SASL_SSL,CONTROLLER:PLAINTEXT"
     return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def _secure_broker_props(layout: SandboxLayout, inter_broker_password: str | None) -> dict[str, str]:
+    """TLS from PEM files (Kafka 4.1 reads them as-is) and SCRAM-SHA-512 for clients and peers.
+
+    No ``ssl.key.password``: the PEM key is unencrypted PKCS#8 in a 0600 file; a password stored
+    next to it in the (also 0600) properties file would protect nothing. Hostname verification
+    (``https``, the default) stays on between brokers: the certificate names IP 127.0.0.1.
+    """
+    if not inter_broker_password:
+        raise SandboxError("a secure sandbox broker needs the inter-broker SCRAM password")
+    if not inter_broker_password.isascii() or any(c in inter_broker_password for c in '"\\;\n '):
+        raise SandboxError("the inter-broker password must be plain ASCII without quotes, spaces or ';'")
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{BROKER_USER}" password="{inter_broker_password}";'
+    )
+    prefix = f"listener.name.{SECURE_LISTENER.lower()}.{SCRAM_MECHANISM.lower()}"
+    return {
+        "inter.broker.listener.name": SECURE_LISTENER,
+        "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
+        f"{prefix}.sasl.jaas.config": jaas,
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(layout.keystore_file),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(layout.ca_file),
+        "ssl.client.auth": "none",
+        "ssl.endpoint.identification.algorithm": "https",
+        "super.users": f"User:{ADMIN_USER};User:{BROKER_USER}",
+    }
 
 
 LOG4J2_PROPERTIES = """\
