@@ -12,6 +12,7 @@ The flows are async on purpose: a sync flow run costs ~1 s of Prefect overhead h
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -77,7 +78,7 @@ def _known_var(cluster: str) -> str:
     return coordination.variable_name(cluster, "known_brokers")
 
 
-async def _load_known(cluster: str) -> dict[int, KnownBroker]:
+async def load_known_brokers(cluster: str) -> dict[int, KnownBroker]:
     raw = await Variable.aget(_known_var(cluster), default=None)
     if not isinstance(raw, dict):
         return {}
@@ -147,7 +148,7 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
     """One cycle for one cluster. ``act=False`` reports decisions without dispatching them."""
     logger = get_run_logger()
     block = await load_cluster(cluster)
-    known = await _load_known(cluster)
+    known = await load_known_brokers(cluster)
     down_since = await coordination.aload_down_since(cluster)
     maintenance_state = await coordination.aget_maintenance(cluster)
     maintenance = bool(maintenance_state and maintenance_state.on)
@@ -178,6 +179,8 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
 
     dispatched: list[dict[str, Any]] = []
     todo = [d for d in decisions if d.execute and d.remedy is not Remedy.REPORT]
+    if act and todo and _dispatcher is None:
+        importlib.import_module("flows.remediate")  # registers its dispatcher (kept lazy: no import cycle)
     if act and todo and _dispatcher is not None:
         dispatched = await _dispatcher(block, todo, {"findings": [f.to_record() for f in ev.findings]})
     elif todo:

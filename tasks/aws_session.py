@@ -13,12 +13,13 @@ from kafka_medic.errors import ConfigError
 
 
 def boto3_session(credentials_block: str | None) -> boto3.session.Session:
+    """Blocking (it may call the Prefect API): call it from a worker thread, not on an event loop."""
     if not credentials_block:
         return boto3.session.Session()
     from prefect_aws import AwsCredentials
 
     try:
-        creds = AwsCredentials.load(credentials_block)
+        creds = AwsCredentials.load(credentials_block, _sync=True)
     except ValueError as exc:
         raise ConfigError(f"AWS credentials block {credentials_block!r} not found") from exc
     return creds.get_boto3_session()
