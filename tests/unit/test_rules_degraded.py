@@ -96,12 +96,19 @@ def test_latency_floor_edge(value: float, flagged: bool) -> None:
 @pytest.mark.parametrize(("value", "flagged"), [(2500.0, False), (2500.5, True)])
 def test_latency_peer_factor_edge(value: float, flagged: bool) -> None:
     # peers at 500 ms: factor 5 x 500 = 2500 binds
-    ev = run(snapshot(_with(5, "fetch_follower_p99_ms", {2: value})))
+    ev = run(snapshot(_with(5, "produce_p99_ms", {1: 500.0, 2: value, 3: 500.0, 4: 500.0, 5: 500.0})))
     assert (2 in _degraded_ids(ev)) is flagged
     if flagged:
-        s = _signal(ev, 2, "fetch_follower_p99_ms")
+        s = _signal(ev, 2, "produce_p99_ms")
         assert s["peer_median"] == 500.0
         assert s["threshold"] == 2500.0
+
+
+@pytest.mark.parametrize("column", ["fetch_follower_p99_ms", "fetch_consumer_p99_ms"])
+def test_fetch_latency_is_not_a_degradation_signal(column: str) -> None:
+    # long-poll fetches wait up to fetch.max.wait.ms by design: a 10x outlier is not a sick broker
+    ev = run(snapshot(_with(5, column, {2: 5000.0})))
+    assert 2 not in _degraded_ids(ev)
 
 
 def test_peer_median_excludes_the_broker_itself() -> None:
