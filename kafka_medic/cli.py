@@ -65,6 +65,15 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_clusters(args: argparse.Namespace) -> int:
+    """Load cluster definitions from YAML into KafkaCluster blocks (and their concurrency limits)."""
+    from kafka_medic.config import save_clusters_as_blocks
+
+    names = save_clusters_as_blocks(args.file, overwrite=True)
+    print(f"loaded {len(names)} cluster(s) from {args.file}: {', '.join(names)}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -102,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = sb_sub.add_parser(name, help=text)
         p.add_argument("broker_id", type=_positive_int)
     sb.set_defaults(func=_cmd_sandbox)
+
+    cl = sub.add_parser("clusters", help="cluster definitions (Prefect blocks)")
+    cl_sub = cl.add_subparsers(dest="clusters_op", required=True)
+    load = cl_sub.add_parser("load", help="validate a clusters YAML file and save every cluster as a block")
+    load.add_argument("file", help="YAML file with a top-level 'clusters:' list")
+    cl.set_defaults(func=_cmd_clusters)
     return parser
 
 
