@@ -103,7 +103,13 @@ async def wait_isr_full(
                     raise ConfigError(f"cluster {block.name!r} has no topic(s) {missing}")
             chosen = select(parts, brokers=broker_list, topics=topic_list, keys=keys)
             if min_isr is None and not chosen.empty:
-                min_isr = await asyncio.to_thread(topic_min_isr, admin, sorted(set(chosen["topic"])), 10.0)
+                # DescribeConfigs goes to the "controller" librdkafka picked, which may be the very
+                # broker that just died: min ISR only sharpens the message, so a failed read is retried
+                # on the next poll instead of hiding the shortfall list behind a config timeout.
+                try:
+                    min_isr = await asyncio.to_thread(topic_min_isr, admin, sorted(set(chosen["topic"])), 3.0)
+                except Exception:
+                    min_isr = None
             if not chosen.empty:
                 chosen = chosen.assign(min_isr=chosen["topic"].map(min_isr or {}).fillna(1).astype(int))
             checked = len(chosen)

@@ -28,6 +28,7 @@ from kafka_medic.cluster_reads import describe_partitions
 from kafka_medic.policy import HealthPolicy, Mode
 from kafka_medic.sandbox.cluster import Sandbox
 from kafka_medic.sandbox.definition import sandbox_cluster
+from tests.policies import QUIET_DEGRADED
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
@@ -75,13 +76,7 @@ async def save_cluster(sb: Sandbox, *, replacer_block: Any = None, prefix: str =
         "replacement_cooldown_s": 5,
         "verify_timeout_s": 180,
         "approval_timeout_s": 60,
-        # Latency/idle outlier rules are flaky on a loaded 2-core test machine (several JVMs, other
-        # engineers' sandboxes); these tests are about dead brokers, so degraded rules are muted.
-        "latency_floor_ms": 600_000,
-        "request_idle_floor": 0,
-        "network_idle_floor": 0,
-        "idle_peer_ratio": 0.0001,
-        "isr_shrink_rate_max": 1e6,
+        **QUIET_DEGRADED,  # these tests are about dead brokers
     }
     topic = f"audit-{name}"
     create_audit_topic(sb, topic)
