@@ -1,0 +1,124 @@
+"""The one setup step a Prefect server needs before kafka-medic runs on it. Idempotent.
+
+``kafka-medic bootstrap [--clusters clusters.yaml] [--work-pool NAME]``:
+
+1. register every kafka-medic block type (so blocks can be created and edited in the UI);
+2. load the cluster file, validate all of it, and save each cluster as a KafkaCluster block;
+3. create (or repair: size 1, active) the two global concurrency limits of EVERY cluster block on
+   the server -- not only the ones in the file: a cluster created in the UI needs them too, and a
+   missing limit makes every mutating action refuse to run (never run unprotected);
+4. optionally create a process work pool for ``prefect deploy`` users.
+
+Running it twice changes nothing the second time (Prefect registers types by slug and schemas by
+checksum, blocks are overwritten with the same content, limits are read before they are created).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafka_medic.errors import ConfigError
+
+
+@dataclass
+class BootstrapResult:
+    block_types: list[str]
+    clusters_saved: list[str]
+    extra_blocks: list[str]
+    clusters: list[str]
+    limits: list[str]
+    work_pool: str | None = None
+    work_pool_created: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"block types registered: {', '.join(self.block_types)}"]
+        if self.clusters_saved:
+            out.append(f"cluster blocks saved: {', '.join(self.clusters_saved)}")
+        if self.extra_blocks:
+            out.append(f"blocks saved: {', '.join(self.extra_blocks)}")
+        out.append(f"clusters configured: {', '.join(self.clusters) or 'none'}")
+        out.append(f"concurrency limits ready: {len(self.limits)}")
+        if self.work_pool:
+            state = "created" if self.work_pool_created else "already there"
+            out.append(f"process work pool {self.work_pool!r}: {state}")
+        return out + self.notes
+
+
+def cluster_block_names() -> list[str]:
+    """Names of every KafkaCluster block document on the server (sync)."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from kafka_medic.coordination import prefect_api_errors
+
+    with prefect_api_errors("listing cluster blocks"), get_client(sync_client=True) as client:
+        try:
+            docs = client.read_block_documents_by_type("kafka-cluster", include_secrets=False)
+        except ObjectNotFound:  # the block type is not registered yet: no clusters
+            return []
+    return sorted(d.name for d in docs if d.name and not d.is_anonymous)
+
+
+def ensure_process_work_pool(name: str) -> bool:
+    """Create a process work pool named ``name`` if missing; True if it was created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    from kafka_medic.coordination import prefect_api_errors
+
+    with prefect_api_errors(f"creating work pool {name!r}"), get_client(sync_client=True) as client:
+        try:
+            pool = client.read_work_pool(name)
+        except ObjectNotFound:
+            try:
+                client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+                return True
+            except ObjectAlreadyExists:
+                return False
+        if pool.type != "process":
+            raise ConfigError(f"work pool {name!r} exists with type {pool.type!r}; kafka-medic expects 'process'")
+        return False
+
+
+def bootstrap(
+    clusters_file: str | os.PathLike[str] | None = None,
+    *,
+    blocks: Sequence[tuple[str, Any]] = (),
+    work_pool: str | None = None,
+) -> BootstrapResult:
+    """Register block types, save cluster (and ``blocks``: (name, Block) pairs), create limits.
+
+    ``blocks`` are saved before the limits are ensured, so a KafkaCluster passed here (the main job's
+    sandbox cluster) gets its limits in the same call.
+    """
+    from blocks import register_block_types
+    from kafka_medic.config import save_clusters_as_blocks
+    from kafka_medic.coordination import ensure_cluster_limits, prefect_api_errors
+
+    types = register_block_types()
+    saved: list[str] = []
+    if clusters_file is not None:
+        path = Path(clusters_file)
+        if not path.is_file():
+            raise ConfigError(f"cluster file {str(path)!r} does not exist")
+        saved = save_clusters_as_blocks(path)
+    extra: list[str] = []
+    with prefect_api_errors("saving blocks"):
+        for name, block in blocks:
+            block.save(name, overwrite=True, _sync=True)
+            extra.append(f"{block.get_block_type_slug()}/{name}")
+    clusters = cluster_block_names()
+    limits: list[str] = []
+    for name in clusters:
+        limits.extend(ensure_cluster_limits(name))
+    result = BootstrapResult(types, saved, extra, clusters, limits)
+    if work_pool:
+        result.work_pool = work_pool
+        result.work_pool_created = ensure_process_work_pool(work_pool)
+    return result
