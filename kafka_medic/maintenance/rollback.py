@@ -1,0 +1,82 @@
+"""The exact undo of a drain, computed from the cluster before and after, and how to store it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from kafka_medic.maintenance.election import PartitionKey, replica_ids
+
+Rollback = list[tuple[str, int, tuple[int, ...], tuple[int, ...]]]
+
+
+def replica_map(parts: pd.DataFrame) -> dict[PartitionKey, tuple[int, ...]]:
+    return {
+        (str(t), int(p)): replica_ids(r)
+        for t, p, r in zip(parts["topic"], parts["partition"], parts["replicas"], strict=True)
+    }
+
+
+def rollback_entries(
+    before: dict[PartitionKey, tuple[int, ...]], after: dict[PartitionKey, tuple[int, ...]], broker_id: int
+) -> Rollback:
+    """(topic, partition, replicas before, replicas after) of every partition the drain took off ``broker_id``.
+
+    Computed from the cluster itself (before/after), not from the plan, so it is exact however
+    much of the drain completed. Equal to the plan's ``Plan.rollback_kafka_json()`` for a drain
+    that ran to the end.
+    """
+    out: Rollback = []
+    for key, old in sorted(before.items()):
+        new = after.get(key)
+        if new is not None and broker_id in old and broker_id not in new and new != old:
+            out.append((key[0], key[1], old, new))
+    return out
+
+
+def undrain_moves(
+    entries: Rollback, current: dict[PartitionKey, tuple[int, ...]], broker_id: int
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Moves that put ``broker_id`` back exactly where it was, for partitions nobody touched since.
+
+    A partition whose replicas changed after the drain (another reassignment, a replacement plan)
+    is skipped with its reason rather than overwritten: undoing must never undo someone else's work.
+    """
+    from kafka_medic.planner import Move
+
+    moves: list[Any] = []
+    skipped: list[dict[str, Any]] = []
+    for topic, partition, old, new in entries:
+        key = (topic, partition)
+        now = current.get(key)
+        name = f"{topic}-{partition}"
+        if now is None:
+            skipped.append({"partition": name, "reason": "partition no longer exists"})
+        elif now == old:
+            skipped.append({"partition": name, "reason": "already back where it was"})
+        elif now != new:
+            skipped.append(
+                {"partition": name, "reason": f"replicas changed since the drain: {list(new)} -> {list(now)}"}
+            )
+        else:
+            moves.append(Move(topic, partition, now, old))
+    return moves, skipped
+
+
+def pack_json(items: list[Any], max_chars: int) -> list[list[Any]]:
+    """Split ``items`` into lists whose compact JSON stays within ``max_chars`` (one item may not exceed it)."""
+    import json
+
+    out: list[list[Any]] = [[]]
+    size = 2  # "[]"
+    for item in items:
+        n = len(json.dumps(item, separators=(",", ":"))) + 1
+        if n + 2 > max_chars:
+            raise ValueError(f"one item is longer than {max_chars} characters as JSON")
+        if size + n > max_chars and out[-1]:
+            out.append([])
+            size = 2
+        out[-1].append(item)
+        size += n
+    return out
