@@ -1,6 +1,15 @@
 """The ``kafka-medic`` command line: the ad hoc side of operating kafka-medic.
 
-Errors are one clear line on stderr and a non-zero exit code; tracebacks are for bugs only.
+Errors are one clear line on stderr and a non-zero exit code (2 for anything the user can fix: bad
+arguments, invalid parameters, unknown cluster, a refused action); tracebacks are for bugs only.
+
+Flow commands (``health``, ``run``, ``drain``, ``elect-leaders`` ...) run the flow in this process
+against the Prefect API, or with ``--deployed`` start a run of its deployment (as the UI does) and
+optionally wait for it. Parameters are validated by the flow's own pydantic model before anything
+runs, so ``--param brokers=abc`` fails with pydantic's message, in one line.
+
+Which Prefect API: ``$PREFECT_API_URL`` (or the active Prefect profile); if neither is set and the
+main job (``./medic start``) is running, its local server (recorded in ``.medic/service.json``).
 """
 
 from __future__ import annotations
@@ -11,8 +20,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
-from kafka_medic.errors import MedicError
+from kafka_medic.errors import ConfigError, MedicError
+
+SERVICE_FILE = "service.json"
 
 
 def medic_home() -> Path:
@@ -65,15 +77,6 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_clusters(args: argparse.Namespace) -> int:
-    """Load cluster definitions from YAML into KafkaCluster blocks (and their concurrency limits)."""
-    from kafka_medic.config import save_clusters_as_blocks
-
-    names = save_clusters_as_blocks(args.file, overwrite=True)
-    print(f"loaded {len(names)} cluster(s) from {args.file}: {', '.join(names)}")
-    return 0
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -84,13 +87,392 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _broker_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a broker id (a whole number), got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"broker ids are >= 0, got {value}")
+    return value
+
+
+# -- Prefect plumbing -------------------------------------------------------------------------------
+
+
+def use_service_api() -> str | None:
+    """Point Prefect at the running main job's server when nothing else is configured.
+
+    Must run before Prefect is imported (it reads its settings then). Returns the URL it set.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    try:
+        info = json.loads((medic_home() / SERVICE_FILE).read_text())
+        pid, url = int(info["pid"]), str(info["api_url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return None  # stale file: the service is gone
+    os.environ["PREFECT_API_URL"] = url
+    return url
+
+
+def _prefect_quiet(verbose: bool) -> None:
+    """Without ``--verbose`` Prefect logs nothing: a failed flow run would otherwise print its traceback,
+    and the CLI's contract is one line per error (the flow's result and error say what happened)."""
+    os.environ["PREFECT_LOGGING_LEVEL"] = "INFO" if verbose else "CRITICAL"
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _api_url() -> str:
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url or "the ephemeral Prefect server"
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``key=value``; the value is JSON when it parses as JSON (numbers, true, [1,2]), else a string."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--param expects key=value, got {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value
+
+
+def validation_message(exc: Any) -> str:
+    """pydantic's errors as one line: ``field: message; other: message``."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+        parts.append(f"{loc}: {err['msg']}" if loc else str(err["msg"]))
+    return "; ".join(parts)
+
+
+class FlowTarget:
+    """A flow the CLI can run: its object, its pydantic parameter model (if any) and argument name."""
+
+    def __init__(self, flow: Any) -> None:
+        import inspect
+        import typing
+
+        from pydantic import BaseModel
+
+        self.flow = flow
+        self.name: str = flow.name
+        hints = typing.get_type_hints(flow.fn)
+        self.args = [p for p in inspect.signature(flow.fn).parameters if p != "cluster"]
+        self.model_arg: str | None = None
+        self.model: type[BaseModel] | None = None
+        for arg in self.args:
+            hint = hints.get(arg)
+            for cand in (hint, *typing.get_args(hint)):
+                if isinstance(cand, type) and issubclass(cand, BaseModel):
+                    self.model_arg, self.model = arg, cand
+                    break
+            if self.model is not None:
+                break
+
+    def parameters(self, cluster: str, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(call kwargs, JSON parameters for a deployment run), validated by the flow's model."""
+        from pydantic import ValidationError
+
+        kwargs: dict[str, Any] = {}
+        if self.model is not None and self.model_arg is not None:
+            top = {k: v for k, v in values.items() if k in self.args and k != self.model_arg}
+            inner = {k: v for k, v in values.items() if k not in top}
+            try:
+                model = self.model.model_validate(inner)
+            except ValidationError as exc:
+                raise ConfigError(f"invalid parameters for {self.name}: {validation_message(exc)}") from None
+            kwargs = {**top, self.model_arg: model}
+            as_json = {**top, self.model_arg: model.model_dump(mode="json")}
+        else:
+            unknown = sorted(set(values) - set(self.args))
+            if unknown:
+                raise ConfigError(f"{self.name} has no parameter(s) {unknown}; it takes {self.args}")
+            kwargs, as_json = dict(values), dict(values)
+        return {"cluster": cluster, **kwargs}, {"cluster": cluster, **as_json}
+
+
+def flow_targets() -> dict[str, FlowTarget]:
+    """Every runnable flow by its Prefect flow name (the deployments' flows, health check first)."""
+    from deployments.entrypoints import health_check
+    from deployments.serve import OPERATOR_FLOWS, load_flow
+
+    out = {health_check.name: FlowTarget(health_check)}
+    for spec in OPERATOR_FLOWS:
+        flow = load_flow(spec)
+        out[flow.name] = FlowTarget(flow)
+    return out
+
+
+def resolve_flow(name: str) -> FlowTarget:
+    targets = flow_targets()
+    key = name.strip().lower().replace("_", "-")
+    if key not in targets:
+        raise ConfigError(f"unknown flow {name!r}; choose one of: {', '.join(sorted(targets))}")
+    return targets[key]
+
+
+def run_in_process(target: FlowTarget, kwargs: dict[str, Any]) -> Any:
+    import asyncio
+    import inspect
+
+    result = target.flow(**kwargs)
+    return asyncio.run(result) if inspect.isawaitable(result) else result
+
+
+def run_deployed(target: FlowTarget, cluster: str, params: dict[str, Any], *, wait: bool, timeout_s: float) -> int:
+    """Start a run of the flow's deployment through the API (as the UI does); optionally wait."""
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import get_current_settings
+
+    from deployments.serve import DEPLOYMENT_NAME
+
+    deployment = f"{target.name}/{cluster if target.name == 'health-check' else DEPLOYMENT_NAME}"
+    try:
+        # Called outside an event loop, Prefect's run_deployment runs synchronously and returns the run.
+        run = run_deployment(deployment, parameters=params, timeout=timeout_s if wait else 0, as_subflow=False)
+    except ObjectNotFound:
+        raise ConfigError(
+            f"deployment {deployment!r} not found on {_api_url()}; start `python -m deployments.serve` "
+            "(or ./medic start) first"
+        ) from None
+    ui = get_current_settings().ui_url
+    link = f" ({ui}/runs/flow-run/{run.id})" if ui else ""
+    state = run.state
+    if not wait:
+        print(f"started {deployment} run {run.name} [{run.id}]{link}")
+        return 0
+    name = state.name if state else "unknown"
+    print(f"{deployment} run {run.name} [{run.id}]: {name}{link}")
+    if state is None or not state.is_final():
+        print(f"kafka-medic: error: the run did not finish within {timeout_s:g} s; it goes on", file=sys.stderr)
+        return 1
+    if not state.is_completed():
+        print(f"kafka-medic: error: {state.message or name}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# -- rendering ---------------------------------------------------------------------------------------
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def render_health(report: Any) -> str:
+    """A findings table, most serious first, then the decisions."""
+    status = "healthy" if report.healthy else ("STAND DOWN" if not report.automation_allowed else "unhealthy")
+    lines = [f"cluster {report.cluster}: {status}" + (" (maintenance mode)" if report.maintenance else "")]
+    lines.append(", ".join(f"{k}: {v}" for k, v in report.counts.items()))
+    if report.findings:
+        rows = [["severity", "rule", "brokers", "summary"]]
+        for f in report.findings:
+            rows.append([f["severity"], f["rule"], ",".join(map(str, f["brokers"])), f["summary"][:140]])
+        lines += ["", _table(rows)]
+    if report.decisions:
+        rows = [["remedy", "broker", "execute", "reason"]]
+        for d in report.decisions:
+            rows.append([d["remedy"], str(d["broker_id"] or ""), str(d["execute"]), d["reason"][:120]])
+        lines += ["", _table(rows)]
+    return "\n".join(lines)
+
+
+def render_result(result: Any) -> str:
+    """A compact view of any flow's result: scalar fields as ``key: value``, lists as counts."""
+    from pydantic import BaseModel
+
+    data = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    if not isinstance(data, dict):
+        return str(data)
+    lines = []
+    for key in ("verdict", "summary", "message"):
+        if isinstance(data.get(key), str) and data[key]:
+            lines.append(data[key])
+    for key, value in data.items():
+        if key in ("verdict", "summary", "message", "audit", "plan"):
+            continue
+        if isinstance(value, list):
+            shown = ", ".join(map(str, value[:10])) if value and not isinstance(value[0], dict) else ""
+            more = " ..." if len(value) > 10 else ""
+            lines.append(f"{key}: {len(value)}" + (f" ({shown}{more})" if shown else ""))
+        elif isinstance(value, dict):
+            lines.append(f"{key}: {json.dumps(value, default=str)[:200]}")
+        else:
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines)
+
+
+# -- commands ----------------------------------------------------------------------------------------
+
+
+def _run_flow(args: argparse.Namespace, flow_name: str, values: dict[str, Any]) -> int:
+    """Shared path of ``run`` and every flow subcommand."""
+    for text in getattr(args, "param", None) or []:
+        key, value = parse_param(text)
+        values[key] = value
+    target = resolve_flow(flow_name)
+    kwargs, as_json = target.parameters(args.cluster, values)
+    _require_cluster(args.cluster)
+    if args.deployed:
+        return run_deployed(target, args.cluster, as_json, wait=args.wait, timeout_s=args.timeout)
+    result = run_in_process(target, kwargs)
+    if args.json:
+        from pydantic import BaseModel
+
+        data = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+        print(json.dumps(data, indent=2, default=str))
+    elif target.name == "health-check":
+        print(render_health(result))
+    else:
+        print(render_result(result))
+    return 0
+
+
+def _require_cluster(name: str) -> None:
+    """Fail before any run is created when the cluster does not exist (one line, names the known ones)."""
+    from deployments.bootstrap import cluster_block_names
+
+    known = cluster_block_names()
+    if name not in known:
+        hint = f"known clusters: {', '.join(known)}" if known else "no clusters are configured yet"
+        raise ConfigError(f"unknown cluster {name!r}; {hint} (kafka-medic clusters load FILE)")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _run_flow(args, args.flow, {})
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    return _run_flow(args, "health-check", {"act": args.act})
+
+
+def _execute(args: argparse.Namespace, values: dict[str, Any]) -> dict[str, Any]:
+    if getattr(args, "execute", False):
+        values["dry_run"] = False
+    return values
+
+
+def _cmd_elect(args: argparse.Namespace) -> int:
+    values: dict[str, Any] = {}
+    if args.topic:
+        values["topics"] = args.topic
+    if args.partition:
+        values["partitions"] = args.partition
+    return _run_flow(args, "preferred-leader-election", _execute(args, values))
+
+
+def _cmd_maintenance_mode(args: argparse.Namespace) -> int:
+    from kafka_medic.audit import default_actor
+
+    values = {"on": args.state == "on", "reason": args.reason or "", "by": args.by or default_actor()}
+    return _run_flow(args, "maintenance-mode", values)
+
+
+def _cmd_rolling_restart(args: argparse.Namespace) -> int:
+    values: dict[str, Any] = {"brokers": args.broker} if args.broker else {}
+    return _run_flow(args, "rolling-restart", _execute(args, values))
+
+
+def _cmd_drain(args: argparse.Namespace) -> int:
+    return _run_flow(args, "drain-broker", _execute(args, {"broker_id": args.broker}))
+
+
+def _cmd_undrain(args: argparse.Namespace) -> int:
+    return _run_flow(args, "undrain-broker", _execute(args, {"broker_id": args.broker}))
+
+
+def _cmd_replace(args: argparse.Namespace) -> int:
+    return _run_flow(args, "replace-broker", _execute(args, {"broker_id": args.broker}))
+
+
+def _cmd_reassign(args: argparse.Namespace) -> int:
+    values: dict[str, Any] = {"kind": args.kind}
+    if args.broker:
+        values["brokers"] = args.broker
+    return _run_flow(args, "reassign", _execute(args, values))
+
+
+def _cmd_verify_isr(args: argparse.Namespace) -> int:
+    return _run_flow(args, "verify-isr", {})
+
+
+def _cmd_what_if(args: argparse.Namespace) -> int:
+    return _run_flow(args, "what-if", {"broker_ids": args.broker})
+
+
+def _cmd_bootstrap(args: argparse.Namespace) -> int:
+    from deployments.bootstrap import bootstrap
+
+    result = bootstrap(args.clusters, work_pool=args.work_pool)
+    print(f"bootstrap done on {_api_url()}")
+    print("\n".join(result.lines()))
+    return 0
+
+
+def _cmd_clusters(args: argparse.Namespace) -> int:
+    if args.clusters_op == "load":
+        from deployments.bootstrap import bootstrap
+
+        result = bootstrap(args.file)  # validates the whole file first: bad YAML saves nothing
+        names = result.clusters_saved
+        print(f"loaded {len(names)} cluster(s) from {args.file}: {', '.join(names)}")
+        return 0
+    from blocks.kafka_cluster import KafkaCluster
+    from deployments.bootstrap import cluster_block_names
+
+    table = [["name", "bootstrap servers", "mode", "replacer"]]
+    for name in cluster_block_names():
+        block = KafkaCluster.load(name)
+        table.append([name, block.bootstrap_servers, str(block.policy.mode), block.replacer or "-"])
+    print(_table(table) if len(table) > 1 else "no clusters configured (kafka-medic clusters load FILE)")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``kafka-medic: error: ...``) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _flow_options(p: argparse.ArgumentParser, *, cluster_positional: bool = False, dry_run: bool = False) -> None:
+    if cluster_positional:
+        p.add_argument("cluster", help="cluster name (a KafkaCluster block)")
+    else:
+        p.add_argument("--cluster", "-c", required=True, help="cluster name (a KafkaCluster block)")
+    if dry_run:
+        p.add_argument("--execute", action="store_true", help="really do it (default: dry run, change nothing)")
+    p.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help="any other flow parameter (JSON value)")
+    p.add_argument("--deployed", action="store_true", help="start the deployment's run through the API instead")
+    p.add_argument("--wait", action="store_true", help="with --deployed: wait for the run to finish")
+    p.add_argument("--timeout", type=float, default=3600.0, help="with --deployed --wait: seconds to wait")
+    p.add_argument("--json", action="store_true", help="print the flow's result as JSON")
+    p.add_argument("--verbose", "-v", action="store_true", help="show Prefect's flow-run logs")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kafka-medic", description="Auto-healing for Apache Kafka clusters.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="kafka-medic", description="Auto-healing for Apache Kafka clusters.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sb = sub.add_parser("sandbox", help="a real local Kafka KRaft cluster for tests and the demo")
     sb.add_argument("--state-dir", help="sandbox directory (default: $KAFKA_MEDIC_HOME/sandbox)")
-    sb_sub = sb.add_subparsers(dest="sandbox_op", required=True)
+    sb_sub = sb.add_subparsers(dest="sandbox_op", required=True, parser_class=_Parser)
     up = sb_sub.add_parser("up", help="start the controller and brokers; wait until all are registered")
     up.add_argument("--brokers", type=_positive_int, help="number of brokers (default 6)")
     up.add_argument("--racks", type=_positive_int, help="number of racks/AZs (default 3)")
@@ -110,28 +492,122 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sb_sub.add_parser(name, help=text)
         p.add_argument("broker_id", type=_positive_int)
-    sb.set_defaults(func=_cmd_sandbox)
+    sb.set_defaults(func=_cmd_sandbox, prefect=False)
+
+    boot = sub.add_parser("bootstrap", help="register block types, load clusters, create limits (idempotent)")
+    boot.add_argument("--clusters", metavar="FILE", help="cluster YAML file to load into blocks")
+    boot.add_argument("--work-pool", metavar="NAME", help="also create a process work pool (prefect deploy users)")
+    boot.set_defaults(func=_cmd_bootstrap)
 
     cl = sub.add_parser("clusters", help="cluster definitions (Prefect blocks)")
-    cl_sub = cl.add_subparsers(dest="clusters_op", required=True)
+    cl_sub = cl.add_subparsers(dest="clusters_op", required=True, parser_class=_Parser)
+    cl_sub.add_parser("list", help="list cluster blocks")
     load = cl_sub.add_parser("load", help="validate a clusters YAML file and save every cluster as a block")
     load.add_argument("file", help="YAML file with a top-level 'clusters:' list")
     cl.set_defaults(func=_cmd_clusters)
+
+    health = sub.add_parser("health", help="run the health check once and print its findings")
+    _flow_options(health, cluster_positional=True)
+    health.add_argument("--act", action="store_true", help="also dispatch remediation (default: report only)")
+    health.set_defaults(func=_cmd_health)
+
+    run = sub.add_parser("run", help="run any flow: run FLOW --cluster X --param key=value ...")
+    run.add_argument("flow", help="flow name, e.g. rolling-restart, what-if, drain-broker")
+    _flow_options(run)
+    run.set_defaults(func=_cmd_run)
+
+    elect = sub.add_parser("elect-leaders", help="preferred leader election (dry run unless --execute)")
+    _flow_options(elect, dry_run=True)
+    elect.add_argument("--topic", action="append", help="only this topic (repeatable)")
+    elect.add_argument("--partition", action="append", help='only this partition, "topic-N" (repeatable)')
+    elect.set_defaults(func=_cmd_elect)
+
+    maint = sub.add_parser("maintenance", help="maintenance mode on|off (automation reports only)")
+    maint.add_argument("state", choices=["on", "off"])
+    _flow_options(maint)
+    maint.add_argument("--reason", help="why (required for on)")
+    maint.add_argument("--by", help="who (default: $KAFKA_MEDIC_ACTOR or user@host)")
+    maint.set_defaults(func=_cmd_maintenance_mode)
+
+    rr = sub.add_parser("rolling-restart", help="restart brokers one at a time (dry run unless --execute)")
+    _flow_options(rr, dry_run=True)
+    rr.add_argument("--broker", type=_broker_id, action="append", help="broker id, in order (default: all)")
+    rr.set_defaults(func=_cmd_rolling_restart)
+
+    for name, func, text in (
+        ("drain", _cmd_drain, "move every replica off a broker (dry run unless --execute)"),
+        ("undrain", _cmd_undrain, "move a drained broker's replicas back (dry run unless --execute)"),
+        ("replace", _cmd_replace, "replace a broker: fresh machine/disk (dry run unless --execute)"),
+    ):
+        p = sub.add_parser(name, help=text)
+        _flow_options(p, dry_run=True)
+        p.add_argument("--broker", type=_broker_id, required=True, help="broker id")
+        p.set_defaults(func=func)
+
+    ra = sub.add_parser("reassign", help="partition reassignment: drain or replace (dry run unless --execute)")
+    _flow_options(ra, dry_run=True)
+    ra.add_argument("--kind", choices=["drain", "replace"], default="drain")
+    ra.add_argument("--broker", type=_broker_id, action="append", help="broker(s) to drain")
+    ra.set_defaults(func=_cmd_reassign)
+
+    vi = sub.add_parser("verify-isr", help="wait until every partition's ISR is full")
+    _flow_options(vi)
+    vi.set_defaults(func=_cmd_verify_isr)
+
+    wi = sub.add_parser("what-if", help="what would healing do if these brokers died? (touches nothing)")
+    _flow_options(wi)
+    wi.add_argument("--broker", type=_broker_id, action="append", required=True, help="broker id (repeatable)")
+    wi.set_defaults(func=_cmd_what_if)
     return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if "\n" not in text else text.replace("\n", "; ")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    saved = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_LOGGING_LEVEL")}
+    if getattr(args, "prefect", True):
+        use_service_api()
+        _prefect_quiet(getattr(args, "verbose", False))
     try:
         return func(args)
     except MedicError as exc:
-        print(f"kafka-medic: error: {exc}", file=sys.stderr)
+        print(f"kafka-medic: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("kafka-medic: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        message = _known_error(exc)
+        if message is None:
+            raise
+        print(f"kafka-medic: error: {message}", file=sys.stderr)
+        return 2
+    finally:  # called in-process (tests, scripts): leave the environment as it was
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _known_error(exc: Exception) -> str | None:
+    """One line for errors that are the environment's fault, not a bug (API down, bad input)."""
+    import httpx
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return validation_message(exc)
+    if isinstance(exc, httpx.HTTPError):
+        return f"Prefect API at {_api_url()} failed: {type(exc).__name__}: {_one_line(exc)}"
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {_one_line(exc)}"
+    return None
 
 
 if __name__ == "__main__":
