@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deployments.local_server import LocalPrefectServer
-from tests.browser.cdp import Chromium, find_chromium
+from tests.browser.browser import Page, find_binaries
 from tests.operate.prefect_env import local_prefect
 
 
@@ -19,16 +19,16 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrefect
 
 
 @pytest.fixture
-def chromium(tmp_path: Path) -> Iterator[Chromium]:
+def page(tmp_path: Path) -> Iterator[Page]:
     """Headless Chromium with a fresh profile. Missing browser = FAILED (CI installs it), never skipped."""
-    binary = find_chromium()
-    if binary is None:
+    binaries = find_binaries()
+    if binaries is None:
         pytest.fail(
-            "Chromium is not installed: the UI test needs Debian's chromium "
-            "(apt-get update && apt-get install -y chromium); it is never skipped",
+            "Chromium/ChromeDriver are not installed: the UI test needs Debian's chromium and chromium-driver "
+            "(apt-get update && apt-get install -y chromium chromium-driver); it is never skipped",
             pytrace=False,
         )
-    browser = Chromium(binary, tmp_path / "chromium-profile")
+    browser = Page(*binaries, tmp_path / "chromium-profile", tmp_path / "chromedriver.log")
     try:
         yield browser
     finally:

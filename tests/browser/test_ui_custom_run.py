@@ -1,5 +1,6 @@
 """An operator's path through the Prefect UI: deployment -> Run -> Custom run -> fill the form -> Submit,
-then watch the run complete. Real browser (headless Chromium), real server, served deployment, sandbox."""
+then watch the run complete. Real browser (Debian's headless Chromium driven by Selenium through Debian's
+ChromeDriver), real Prefect server, served deployment, sandbox."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from deployments.local_server import LocalPrefectServer
 from deployments.serve import DEPLOYMENT_NAME
 from kafka_medic import coordination
 from kafka_medic.sandbox.cluster import Sandbox
-from tests.browser.cdp import Chromium, Page
+from tests.browser.browser import Page
 from tests.operate.prefect_env import Served, save_sandbox_cluster, unique_cluster
 from tests.waiting import wait_until
 
@@ -73,19 +74,17 @@ def _deployment_id(name: str) -> str | None:
 
 
 def test_custom_run_from_the_ui_turns_maintenance_mode_on(
-    ui_server: LocalPrefectServer, healthy_sandbox: Sandbox, chromium: Chromium, tmp_path: Path
+    ui_server: LocalPrefectServer, healthy_sandbox: Sandbox, page: Page, tmp_path: Path
 ) -> None:
     cluster = unique_cluster("ui")
     save_sandbox_cluster(healthy_sandbox, cluster)
     served = Served(ui_server, tmp_path / "serve.log", "--no-health-checks")
     shot = tmp_path / "prefect-ui-custom-run.png"
-    page: Page | None = None
     try:
         dep_id = wait_until(
             lambda: served.alive() and _deployment_id(f"maintenance-mode/{DEPLOYMENT_NAME}"),
             timeout_s=300, what="the maintenance-mode deployment served", interval_s=2,
         )  # fmt: skip
-        page = chromium.new_page()
         page.navigate(f"{ui_server.url}/deployments/deployment/{dep_id}")
         page.click(button("Run"), what="the deployment's Run button", timeout_s=UI_WAIT_S)
         page.click(menu_item("Custom run"), what="Run > Custom run")
@@ -117,7 +116,7 @@ def test_custom_run_from_the_ui_turns_maintenance_mode_on(
             assert state not in ("Failed", "Crashed", "Cancelled"), f"the run ended {state}:\n{served.log_tail()}"
             assert time.monotonic() < deadline, f"the UI shows the run {state!r}, not Completed\n{served.log_tail()}"
             if time.monotonic() - last_reload > 15:  # the page polls by itself; a reload is the belt to its braces
-                page.send("Page.reload")
+                page.reload()
                 last_reload = time.monotonic()
             time.sleep(2)
         page.screenshot(shot)
@@ -131,11 +130,8 @@ def test_custom_run_from_the_ui_turns_maintenance_mode_on(
         state = coordination.get_maintenance(cluster)
         assert state is not None and state.on and state.reason == reason and state.by == "browser-test"
     except BaseException:
-        if page is not None:
-            failed = page.screenshot(tmp_path / "prefect-ui-failure.png")
-            print(f"\nscreenshot at the failure: {failed}")
+        failed = page.screenshot(tmp_path / "prefect-ui-failure.png")
+        print(f"\nscreenshot at the failure: {failed}")
         raise
     finally:
-        if page is not None:
-            page.close()
         served.stop()
