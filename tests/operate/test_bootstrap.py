@@ -19,9 +19,10 @@ from deployments.bootstrap import bootstrap
 from deployments.local_server import LocalPrefectServer
 from deployments.serve import DEPLOYMENT_NAME, OPERATOR_FLOWS
 from kafka_medic.coordination import mutate_limit_name, replace_limit_name
-from tests.operate.prefect_env import REPO, child_env, local_prefect
+from kafka_medic.sandbox.cluster import Sandbox
+from tests.operate.prefect_env import REPO, child_env, local_prefect, save_sandbox_cluster, unique_cluster
 
-pytestmark = [pytest.mark.prefect]
+pytestmark = [pytest.mark.prefect]  # the worker test also uses the sandbox (kafka)
 
 
 def _clusters_file(tmp_path: Path) -> tuple[Path, list[str]]:
@@ -82,8 +83,9 @@ def test_bootstrap_from_the_cli(medic_server: LocalPrefectServer, tmp_path: Path
     assert set(_limits(names).values()) == {(1, True)}
 
 
-def test_prefect_yaml_matches_serve_and_deploys(tmp_path: Path) -> None:
-    """Its own server: ``prefect deploy`` creates deployments with the same names the serve tests use."""
+def test_prefect_yaml_deploys_and_a_process_worker_runs_a_flow(healthy_sandbox: Sandbox, tmp_path: Path) -> None:
+    """Its own server: ``prefect deploy`` creates deployments with the same names the serve tests use,
+    and a ``prefect worker`` of the process pool picks up a run and carries it out on the sandbox."""
     spec = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text())
     entries = spec["deployments"]
     entry_points = {d["entrypoint"] for d in entries}
@@ -104,12 +106,29 @@ def test_prefect_yaml_matches_serve_and_deploys(tmp_path: Path) -> None:
         with get_client(sync_client=True) as client:
             flows = {f.id: f.name for f in client.read_flows()}
             deps = {f"{flows[d.flow_id]}/{d.name}": d for d in client.read_deployments()}
-    assert len(deps) == len(entries)
-    hc = deps[f"health-check/{health['name']}"]
-    assert hc.work_pool_name == pool and hc.global_concurrency_limit is not None
-    assert hc.global_concurrency_limit.limit == 1 and hc.concurrency_options.collision_strategy == "CANCEL_NEW"
-    assert hc.schedules[0].parameters == {"cluster": health["name"], "act": True}
-    assert hc.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}]
-    rr = deps[f"rolling-restart/{DEPLOYMENT_NAME}"]
-    assert rr.work_pool_name == pool
-    assert "RollingRestartParams" in rr.parameter_openapi_schema["definitions"]
+        assert len(deps) == len(entries)
+        hc = deps[f"health-check/{health['name']}"]
+        assert hc.work_pool_name == pool and hc.global_concurrency_limit is not None
+        assert hc.global_concurrency_limit.limit == 1 and hc.concurrency_options.collision_strategy == "CANCEL_NEW"
+        assert hc.schedules[0].parameters == {"cluster": health["name"], "act": True}
+        assert hc.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}]
+        rr = deps[f"rolling-restart/{DEPLOYMENT_NAME}"]
+        assert rr.work_pool_name == pool
+        assert "RollingRestartParams" in rr.parameter_openapi_schema["definitions"]
+
+        # How users outgrow one machine: runs go to a work pool, a worker (anywhere) executes them.
+        cluster = unique_cluster("wk")
+        save_sandbox_cluster(healthy_sandbox, cluster)
+        with get_client(sync_client=True) as client:
+            run = client.create_flow_run_from_deployment(
+                deps[f"verify-isr/{DEPLOYMENT_NAME}"].id, parameters={"cluster": cluster}
+            )
+        worker = subprocess.run(
+            [str(Path(sys.executable).with_name("prefect")), "worker", "start", "--pool", pool, "--run-once"],
+            cwd=REPO, env=child_env(server), capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
+        with get_client(sync_client=True) as client:
+            done = client.read_flow_run(run.id)
+        assert done.state is not None and done.state.is_completed(), (done.state, worker.stderr[-3000:])
+        assert done.work_pool_name == pool
