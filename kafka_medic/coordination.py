@@ -79,6 +79,9 @@ MAX_WAIT_S = 24 * 3600.0
 _POLL_FIRST_S = 0.1
 _POLL_MAX_S = 1.0
 _RENEW_FRACTION = 0.5  # renew at half the lease: a failed renewal still leaves time to retry
+#: A lease the server no longer knows while this much of it is still left (by our own clock) was
+#: forgotten (server restarted with in-memory lease storage), not expired: see _lease_forgotten.
+_FORGOTTEN_MARGIN_S = 15.0
 _ACTION_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 
 LockKind = Literal["mutate", "replace"]
@@ -235,6 +238,11 @@ class LockHandle:
     lease_id: UUID
     acquired_at: datetime
     _lost: threading.Event = field(default_factory=threading.Event, repr=False)
+    #: Monotonic time before which the server cannot have expired the lease: the send time of the
+    #: request that (re)started it plus its duration (the server counts from its later receipt).
+    valid_until: float = field(default=0.0, repr=False)
+    #: The server answered "no such lease" while it was still valid: it forgot it (see _lease_forgotten).
+    forgotten: bool = field(default=False, repr=False)
 
     @property
     def lost(self) -> bool:
@@ -314,7 +322,7 @@ def _poll_delay(attempt: int, remaining: float) -> float:
 
 def _renewal_loop(handle: LockHandle, lease_s: float, stop: threading.Event) -> None:
     """Renew the lease at half its duration; mark the handle lost if the lease runs out."""
-    expires = time.monotonic() + lease_s
+    expires = handle.valid_until or time.monotonic() + lease_s
     delay = lease_s * _RENEW_FRACTION
     try:
         with get_client(sync_client=True) as client:
@@ -323,14 +331,16 @@ def _renewal_loop(handle: LockHandle, lease_s: float, stop: threading.Event) -> 
                 try:
                     client.renew_concurrency_lease(handle.lease_id, lease_s)
                 except httpx.HTTPStatusError as exc:
-                    if exc.response.status_code < 500:  # 410 Gone: lease expired or revoked
-                        _mark_lost(handle, f"the server refused the renewal ({_describe_http_error(exc)})")
+                    if exc.response.status_code < 500:  # 410 Gone: lease expired, revoked or forgotten
+                        handle.forgotten = _gone_early(handle, exc)
+                        why = " (it forgot a valid lease: restarted?)" if handle.forgotten else ""
+                        _mark_lost(handle, f"the server refused the renewal ({_describe_http_error(exc)}){why}")
                         return
                     failure = _describe_http_error(exc)
                 except Exception as exc:
                     failure = f"{type(exc).__name__}: {exc}"
                 else:
-                    expires = started + lease_s
+                    expires = handle.valid_until = started + lease_s
                     delay = lease_s * _RENEW_FRACTION
                     continue
                 left = expires - time.monotonic()
@@ -368,9 +378,46 @@ def _start_renewal(handle: LockHandle, lease_s: float) -> tuple[threading.Event,
     return stop, thread
 
 
+def _lease_forgotten(client: Any, handle: LockHandle) -> bool:
+    """True when the server no longer knows a lease that cannot have expired yet.
+
+    A Prefect server keeps leases in memory by default (``PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE``)
+    but slot counts in its database: after a server restart the slot stays taken with no lease
+    behind it, so releasing "with lease" is a silent no-op and the repossessor (which works from
+    leases) never frees it -- the cluster would stay locked forever. A renewal answered 410 while
+    the lease still had time left by our clock tells that apart from a real expiry (after which the
+    repossessor freed the slot and someone else may hold it now). On a live lease the renewal only
+    extends it by the minimum, just before it is released.
+    """
+    if handle.forgotten:  # the renewal thread already saw it
+        return True
+    if handle.valid_until <= 0:  # an orphan handle: nothing is known about its lease
+        return False
+    try:
+        client.renew_concurrency_lease(handle.lease_id, MIN_LEASE_S)
+    except httpx.HTTPStatusError as exc:
+        return _gone_early(handle, exc)
+    return False
+
+
+def _gone_early(handle: LockHandle, exc: httpx.HTTPStatusError) -> bool:
+    """A 410 for a lease that, by our clock, still had a safe margin left: forgotten, not expired."""
+    return exc.response.status_code == 410 and time.monotonic() < handle.valid_until - _FORGOTTEN_MARGIN_S
+
+
 def _release_sync(handle: LockHandle) -> None:
     try:
         with prefect_api_errors(f"releasing {handle.limit_name!r}"), get_client(sync_client=True) as client:
+            if _lease_forgotten(client, handle):
+                # Our slot is still counted and nobody else could take it since: free it by name.
+                held_s = max(1.0, (_now() - handle.acquired_at).total_seconds())
+                client.release_concurrency_slots(names=[handle.limit_name], slots=1, occupancy_seconds=held_s)
+                logger.warning(
+                    "the Prefect server forgot the lease of %s (restarted with in-memory lease storage?); "
+                    "freed its slot by name so the cluster does not stay locked",
+                    handle.limit_name,
+                )
+                return
             client.release_concurrency_slots_with_lease(handle.lease_id)
     except CoordinationError as exc:
         # Raising here would hide the body's own result or error, and cannot free the slot
@@ -431,6 +478,7 @@ def _acquire_sync(cluster_name: str, name: str, kind: LockKind, wait_s: float, l
             raise _missing_limit(name, cluster_name) from None
         attempt = 0
         while True:
+            sent = time.monotonic()
             try:
                 response = client.increment_concurrency_slots_with_lease(
                     names=[name], slots=1, mode="concurrency", lease_duration=lease_s, holder=holder
@@ -444,7 +492,8 @@ def _acquire_sync(cluster_name: str, name: str, kind: LockKind, wait_s: float, l
                 time.sleep(_poll_delay(attempt, remaining))
                 attempt += 1
                 continue
-            return LockHandle(cluster_name, name, _lease_from(response, name, cluster_name), _now())
+            lease_id = _lease_from(response, name, cluster_name)
+            return LockHandle(cluster_name, name, lease_id, _now(), valid_until=sent + lease_s)
 
 
 @asynccontextmanager
@@ -484,6 +533,7 @@ async def _acquire_async(cluster_name: str, name: str, kind: LockKind, wait_s: f
                 raise _missing_limit(name, cluster_name) from None
             attempt = 0
             while True:
+                sent = time.monotonic()
                 request = asyncio.ensure_future(
                     client.increment_concurrency_slots_with_lease(
                         names=[name], slots=1, mode="concurrency", lease_duration=lease_s, holder=holder
@@ -504,7 +554,8 @@ async def _acquire_async(cluster_name: str, name: str, kind: LockKind, wait_s: f
                     await asyncio.sleep(_poll_delay(attempt, remaining))
                     attempt += 1
                     continue
-                return LockHandle(cluster_name, name, _lease_from(response, name, cluster_name), _now())
+                lease_id = _lease_from(response, name, cluster_name)
+                return LockHandle(cluster_name, name, lease_id, _now(), valid_until=sent + lease_s)
 
 
 def _release_orphan(request: asyncio.Future[httpx.Response]) -> None:
