@@ -100,6 +100,46 @@ def topic_min_isr(admin: AdminClient, topics: Iterable[str], timeout_s: float = 
     return out
 
 
+@dataclass(frozen=True)
+class SafetyConfigs:
+    """The configs the safety guards need, as one broker reported them."""
+
+    default_replication_factor: int
+    default_min_isr: int
+    topic_min_isr: dict[str, int]
+
+
+def describe_safety_configs(
+    admin: AdminClient, broker_id: int, topics: Iterable[str], timeout_s: float = 3.0
+) -> SafetyConfigs:
+    """Broker defaults and every topic's min ISR, asked of ONE chosen broker.
+
+    Why one named broker: librdkafka sends a DescribeConfigs of topics to the broker KRaft
+    advertises as "controller" -- a random listed broker, possibly one that just crashed and is not
+    fenced yet, which costs a full timeout. A request that also names a BROKER resource goes to
+    that broker instead (every KRaft broker serves every topic's config from its metadata image),
+    so the caller picks a broker known to accept connections. Batched like ``topic_min_isr``.
+    """
+    names = sorted(set(topics))
+    broker = ConfigResource(ConfigResource.Type.BROKER, str(broker_id))
+    rf, min_isr = 1, 1
+    out: dict[str, int] = {}
+    for i in range(0, max(1, len(names)), CONFIG_BATCH):
+        batch = [broker, *(ConfigResource(ConfigResource.Type.TOPIC, t) for t in names[i : i + CONFIG_BATCH])]
+        futures = admin.describe_configs(batch, request_timeout=timeout_s)
+        for res, fut in futures.items():
+            entries = fut.result(timeout=timeout_s + 2)
+            if res.restype == ConfigResource.Type.BROKER:
+                e_rf, e_mi = entries.get("default.replication.factor"), entries.get("min.insync.replicas")
+                rf = int(e_rf.value) if e_rf and e_rf.value else 1
+                min_isr = int(e_mi.value) if e_mi and e_mi.value else 1
+                continue
+            entry = entries.get("min.insync.replicas")
+            if entry is not None and entry.value is not None:
+                out[res.name] = int(entry.value)
+    return SafetyConfigs(rf, min_isr, out)
+
+
 def add_min_isr(
     admin: AdminClient, parts: pd.DataFrame, default_min_isr: int = 1, timeout_s: float = 15.0
 ) -> pd.DataFrame:

@@ -4,10 +4,12 @@ Everything that can fail independently is done independently, and every failure 
 ``CollectionIssue`` on the snapshot (a finding later), never an exception: a broker that does not
 answer or a metrics endpoint that is down is exactly what a health check exists to report.
 
-Brokers in the frame are the union of: brokers the cluster lists now (alive), brokers named in any
-replica list, brokers the operator declared (``expected_brokers``) and brokers remembered from
-earlier passes (``known_brokers``, persisted by the flow). Only the first set is alive; the others
-are down (fenced or gone) — DescribeCluster does not list fenced brokers.
+Brokers in the frame are the union of: brokers the cluster lists now (registered), brokers named
+in any replica list, brokers the operator declared (``expected_brokers``) and brokers remembered
+from earlier passes (``known_brokers``, persisted by the flow). Only the first set can be alive;
+the others are down (fenced or gone) — Metadata does not list fenced brokers. With listener probes
+on, a listed broker whose listener actively refuses connections is down too (``registered`` stays
+True, ``listener`` says ``refused``): its process is gone, the controller just has not noticed yet.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import pandas as pd
-from confluent_kafka.admin import ConfigResource
 
 from kafka_medic import kip455
-from kafka_medic.cluster_reads import BrokerInfo, add_min_isr, describe_cluster, make_admin, read_metadata
+from kafka_medic.cluster_reads import BrokerInfo, describe_cluster, describe_safety_configs, make_admin, read_metadata
+from kafka_medic.listener_probe import ListenerState, probe_listeners
 from kafka_medic.metrics import (
     MetricsParseError,
     ScrapeError,
@@ -42,6 +45,7 @@ from kafka_medic.snapshot import (
     CollectionIssue,
     empty_frame,
     explode_replicas,
+    is_alive,
 )
 
 
@@ -90,14 +94,6 @@ class CollectResult:
     seconds: float
 
 
-def _broker_defaults(admin: Any, broker_id: int, timeout_s: float) -> tuple[int, int]:
-    res = ConfigResource(ConfigResource.Type.BROKER, str(broker_id))
-    entries = admin.describe_configs([res], request_timeout=timeout_s)[res].result(timeout=timeout_s + 2)
-    rf = entries.get("default.replication.factor")
-    mi = entries.get("min.insync.replicas")
-    return (int(rf.value) if rf and rf.value else 1, int(mi.value) if mi and mi.value else 1)
-
-
 def _scrape_broker(url: str | None) -> tuple[dict[str, float] | None, str | None]:
     if url is None:
         return None, None
@@ -120,56 +116,61 @@ def collect_snapshot(
     known_brokers: Mapping[int, KnownBroker] | None = None,
     ec2_lookup: Ec2Lookup | None = None,
     timeout_s: float = 10.0,
+    probe_timeout_s: float | None = None,
 ) -> CollectResult:
+    """One pass over ``cluster``. ``probe_timeout_s`` (None = off) probes every listed broker's
+    listener (``kafka_medic.listener_probe``) so a crashed broker reads as down before its session
+    expires, and so the pass itself does not wait on it (configs and log dirs are asked of brokers
+    that accept connections)."""
     t0 = time.monotonic()
     issues: list[CollectionIssue] = []
     known: dict[int, KnownBroker] = dict(known_brokers or {})
     admin = make_admin({**cluster.confluent_config(), "socket.timeout.ms": int(timeout_s * 1000)})
 
-    alive: list[BrokerInfo] = []
+    listed: list[BrokerInfo] = []
     partitions = empty_frame(PARTITION_COLUMNS)
     try:
-        alive, partitions = read_metadata(admin, timeout_s)
+        listed, partitions = read_metadata(admin, timeout_s)
     except Exception as exc:
         issues.append(CollectionIssue("admin", f"cluster unreachable: Metadata request failed: {exc}"))
-    alive_ids = {b.broker_id for b in alive}
+    listener = _probe(listed, probe_timeout_s)
+    registered_ids = {b.broker_id for b in listed}
+    alive_ids = {b for b in registered_ids if is_alive(True, listener.get(b))}
     racks: dict[int, str | None] = {}
-    if alive:
+    if listed:
         try:  # racks only; short timeout (see read_metadata on why liveness does not come from here)
             racks = {b.broker_id: b.rack for b in describe_cluster(admin, min(timeout_s, 3.0)).brokers}
         except Exception:
             racks = {}
-    for b in alive:
+    for b in listed:
         rack = racks.get(b.broker_id, known[b.broker_id].rack if b.broker_id in known else None)
         known[b.broker_id] = KnownBroker(b.broker_id, b.host, b.port, rack)
 
-    # DescribeConfigs is routed to the broker KRaft advertises as "controller"; right after that
-    # broker dies librdkafka waits on it. Ask with a short timeout and fall back to the values
-    # learnt in an earlier pass (configs change rarely; a stale min ISR is better than none).
+    # Configs change rarely: ask one broker that accepts connections (see describe_safety_configs)
+    # with a short timeout, and fall back to the values learnt in an earlier pass (a stale min ISR
+    # is better than none).
     cache = _CONFIG_CACHE.setdefault(cluster.name, {})
     default_rf, default_min_isr = cache.get("defaults", (3, 2))
-    side_timeout = min(timeout_s, 3.0)
-    if alive:
+    topic_min_isr_cache: dict[str, int] = cache.setdefault("min_isr", {})
+    config_broker = _config_broker(listed, listener)
+    if config_broker is not None:
+        topics = partitions["topic"].unique() if not partitions.empty else []
         try:
-            default_rf, default_min_isr = _broker_defaults(admin, alive[0].broker_id, side_timeout)
+            cfg = describe_safety_configs(admin, config_broker, topics, min(timeout_s, 3.0))
+            default_rf, default_min_isr = cfg.default_replication_factor, cfg.default_min_isr
             cache["defaults"] = (default_rf, default_min_isr)
-        except Exception as exc:
-            issues.append(CollectionIssue("admin", f"DescribeConfigs(broker) failed: {exc}"))
-        topic_min_isr_cache: dict[str, int] = cache.setdefault("min_isr", {})
-        try:
-            partitions = add_min_isr(admin, partitions, default_min_isr, side_timeout)
             topic_min_isr_cache.clear()
-            topic_min_isr_cache.update(partitions.groupby("topic")["min_isr"].first().astype(int).to_dict())
+            topic_min_isr_cache.update(cfg.topic_min_isr)
         except Exception as exc:
-            issues.append(CollectionIssue("admin", f"DescribeConfigs(topics) failed, using last known values: {exc}"))
-            if not partitions.empty:
-                partitions["min_isr"] = partitions["topic"].map(topic_min_isr_cache).fillna(default_min_isr).astype(int)
+            issues.append(CollectionIssue("admin", f"DescribeConfigs failed, using last known values: {exc}"))
+        if not partitions.empty:
+            partitions["min_isr"] = partitions["topic"].map(topic_min_isr_cache).fillna(default_min_isr).astype(int)
 
     referenced: set[int] = set()
     if not partitions.empty:
         for reps in partitions["replicas"]:
             referenced.update(reps)
-    all_ids = sorted(alive_ids | referenced | set(cluster.expected_brokers) | set(known))
+    all_ids = sorted(registered_ids | referenced | set(cluster.expected_brokers) | set(known))
 
     # Metrics of every broker we know of (a fenced broker whose exporter still answers is a JVM that
     # is alive but out of the cluster: "maybe dead", restart before replace), and of the controllers,
@@ -191,6 +192,8 @@ def collect_snapshot(
                 "port": kb.port if kb else None,
                 "rack": kb.rack if kb else None,
                 "alive": b in alive_ids,
+                "registered": b in registered_ids,
+                "listener": listener.get(b),
                 "metrics_ok": None if urls[b] is None else metrics is not None,
                 "metrics_error": err,
             }
@@ -217,7 +220,7 @@ def collect_snapshot(
             brokers["ec2_status"] = None
             brokers["ec2_events"] = ""
         brokers["ec2_events"] = brokers["ec2_events"].fillna("")
-        brokers = brokers.astype({"broker_id": int, "alive": bool})
+        brokers = brokers.astype({"broker_id": int, "alive": bool, "registered": bool})
     controller = (
         pd.DataFrame(ctrl_rows).reindex(columns=[*CONTROLLER_COLUMNS, "url"])
         if ctrl_rows
@@ -237,6 +240,74 @@ def collect_snapshot(
         default_min_isr=default_min_isr,
     )
     return CollectResult(snap, known, time.monotonic() - t0)
+
+
+def refresh_liveness(
+    cluster: ClusterAccess,
+    base: CollectResult,
+    *,
+    timeout_s: float = 5.0,
+    probe_timeout_s: float | None = None,
+) -> CollectResult | None:
+    """``base`` with what a safety guard judges on read NOW: Metadata (listed brokers, leaders,
+    replicas, ISR) and the listener probes; racks, configs, metrics, log dirs and reassignments are
+    reused from ``base`` (they change slowly and cost most of a full pass).
+
+    Returns None when ``base`` cannot be reused -- it failed to read the cluster, or the cluster
+    now has a topic or broker ``base`` does not know (its min ISR or rack would be a guess): the
+    caller then collects afresh. Raises if the Metadata request fails.
+    """
+    t0 = time.monotonic()
+    snap = base.snapshot
+    if any(i.source == "admin" and i.message.startswith("cluster unreachable") for i in snap.issues):
+        return None
+    admin = make_admin({**cluster.confluent_config(), "socket.timeout.ms": int(timeout_s * 1000)})
+    listed, partitions = read_metadata(admin, timeout_s)
+    known_ids = {int(b) for b in snap.brokers["broker_id"]} if not snap.brokers.empty else set()
+    min_isr_of = snap.partitions.groupby("topic")["min_isr"].first().to_dict() if not snap.partitions.empty else {}
+    referenced = {int(b) for reps in partitions["replicas"] for b in reps} if not partitions.empty else set()
+    topics = set(partitions["topic"]) if not partitions.empty else set()
+    if ({b.broker_id for b in listed} | referenced) - known_ids or topics - set(min_isr_of):
+        return None
+    if not partitions.empty:
+        partitions["min_isr"] = partitions["topic"].map(min_isr_of).astype(int)
+    listener = _probe(listed, probe_timeout_s)
+    registered_ids = {b.broker_id for b in listed}
+    brokers = snap.brokers.copy()
+    ids = brokers["broker_id"].astype(int)
+    brokers["registered"] = [b in registered_ids for b in ids]
+    brokers["listener"] = [listener.get(b) for b in ids]
+    brokers["alive"] = [b in registered_ids and is_alive(True, listener.get(b)) for b in ids]
+    r = snap.replicas
+    sizes: dict[tuple[str, int, int], float] = {}
+    if not r.empty:
+        for t, p, b, v in zip(r["topic"], r["partition"], r["broker_id"], r["size_bytes"], strict=True):
+            sizes[(t, int(p), int(b))] = float(v)
+    fresh = replace(
+        snap,
+        brokers=brokers,
+        partitions=partitions,
+        replicas=explode_replicas(partitions, sizes),
+        taken_at=datetime.now(UTC),
+    )
+    return CollectResult(fresh, dict(base.known_brokers), time.monotonic() - t0)
+
+
+def _probe(listed: list[BrokerInfo], timeout_s: float | None) -> dict[int, str]:
+    """Listener state per listed broker (``ListenerState`` values); {} when probing is off."""
+    if timeout_s is None or not listed:
+        return {}
+    states = probe_listeners({b.broker_id: (b.host, b.port) for b in listed}, timeout_s)
+    return {b: str(state) for b, state in states.items()}
+
+
+def _config_broker(listed: list[BrokerInfo], listener: Mapping[int, str]) -> int | None:
+    """The broker to ask for configs: one that accepted a connection, else any not refusing."""
+    for wanted in (lambda s: s == ListenerState.OPEN, lambda s: s != ListenerState.REFUSED):
+        for b in listed:
+            if wanted(listener.get(b.broker_id, ListenerState.OPEN)):
+                return b.broker_id
+    return None
 
 
 def _kafka_python_reads(

@@ -26,7 +26,21 @@ class HealthPolicy(BaseModel):
 
     # Dead / fenced brokers
     dead_broker_grace_s: float = Field(
-        300.0, ge=0, le=86_400, description="A broker must stay down this long before healing acts on it."
+        300.0,
+        ge=0,
+        le=86_400,
+        description="A broker must stay down this long before healing acts on it (0: act on first sight).",
+    )
+    # Why on by default: a refused connection (host up, nothing listening) shows a crashed broker
+    # seconds before the controller fences it, so healing can start while the session expires.
+    # Timeouts never count (network trouble looks the same). See kafka_medic/listener_probe.py.
+    refused_listener_is_down: bool = Field(
+        True,
+        description="A listed broker whose listener actively refuses TCP connections is down "
+        "(its process is gone), before the controller fences it. Timeouts never count.",
+    )
+    listener_probe_timeout_s: float = Field(
+        1.0, gt=0, le=10, description="Bound of the TCP connect to each broker's listener (seconds)."
     )
     # Mass failure: more than either cutoff of brokers down -> page a human, automation stands down.
     mass_failure_max_brokers: int = Field(
@@ -38,9 +52,7 @@ class HealthPolicy(BaseModel):
 
     # Degraded brokers: outliers against their peers
     degraded_min_peers: int = Field(3, ge=2, le=1000, description="Peers needed before outlier rules apply.")
-    request_idle_floor: float = Field(
-        0.2, ge=0, le=1, description="Request-handler idle ratio below this is degraded."
-    )
+    request_idle_floor: float = Field(0.2, ge=0, le=1, description="Request-handler idle ratio below this is degraded.")
     network_idle_floor: float = Field(
         0.2, ge=0, le=1, description="Network-processor idle ratio below this is degraded."
     )
@@ -73,6 +85,14 @@ class HealthPolicy(BaseModel):
     # Remediation
     replacement_cooldown_s: float = Field(
         1800.0, ge=0, le=7 * 86_400, description="Minimum time between two broker replacements in one cluster."
+    )
+    guard_reuse_max_age_s: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="A replacement's safety guard always re-reads metadata (ISR, leaders) and probes the "
+        "listeners itself; the slow rest of the health check's snapshot (metrics, log dirs, configs) is "
+        "reused if younger than this (seconds; 0: collect everything afresh).",
     )
     verify_timeout_s: float = Field(
         1800.0, gt=0, le=86_400, description="How long verify_isr waits for full ISR after an action."

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -107,6 +108,35 @@ def known_broker_ids(snapshot: ClusterSnapshot) -> set[int]:
         for reps in snapshot.partitions["replicas"]:
             ids.update(int(b) for b in reps)
     return ids
+
+
+def down_broker_ids(snapshot: ClusterSnapshot) -> set[int]:
+    """Brokers the snapshot knows are down (``alive`` False): fenced, gone, or still listed while
+    their listener refuses connections. Unknown liveness (None/NaN, or no row) is not "down"."""
+    b = snapshot.brokers
+    if b.empty or "alive" not in b.columns:
+        return set()
+    out: set[int] = set()
+    for bid, alive in zip(b["broker_id"], b["alive"], strict=True):
+        if alive is None or _isnan(alive) or alive is pd.NA:
+            continue
+        if not bool(alive):
+            out.add(int(bid))
+    return out
+
+
+def effective_isr(isr: Sequence[int], down: AbstractSet[int]) -> tuple[int, ...]:
+    """The ISR as it stands once the controller has fenced the ``down`` brokers.
+
+    Why: metadata keeps a crashed broker in the ISR until its session expires. Counting that stale
+    member as in sync would let a guard believe a wipe is safe when the copy it relies on is gone,
+    so guards judge on this view. It mirrors what the controller does on fencing: a fenced broker
+    leaves the ISR unless it is the last member (the partition then goes offline keeping it) -- so
+    the live members, or, when none is live, every member unchanged (any of them may hold the last
+    copy, and wiping it would be data loss).
+    """
+    live = tuple(b for b in isr if b not in down)
+    return live if live else tuple(isr)
 
 
 def _names(keys: Iterable[PartitionKey], limit: int = _MAX_NAMES_IN_MESSAGE) -> str:
@@ -225,7 +255,8 @@ def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[
     replication factor not reduced; no broker listed twice; every added broker is known, alive
     and has an online log dir; rack spread not reduced and no rack gains a second replica (an existing violation may
     persist, not grow); at least one current in-sync replica stays in the list (otherwise the new
-    replicas have nobody in sync to copy from and the partition could go offline).
+    replicas have nobody in sync to copy from and the partition could go offline) -- judged on
+    ``effective_isr``, so a crashed broker still listed in a stale ISR does not count.
     """
     table = PartitionTable.from_snapshot(snapshot)
     rack_of = racks_of(snapshot)
@@ -233,6 +264,7 @@ def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[
     known = known_broker_ids(snapshot)
     no_log_dir = brokers_without_online_log_dir(snapshot)
     in_flight = in_flight_reassignments(snapshot)
+    down = down_broker_ids(snapshot)
     seen: set[PartitionKey] = set()
     out: list[str] = []
     move_list = list(moves)
@@ -276,7 +308,7 @@ def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[
         else:
             for rack, was, now in rack_concentration_increase(current, new, rack_of):
                 out.append(f"{name}: rack {rack!r} would hold {now} replicas (had {was}); a rack may not gain a second")
-        isr = table.isr(row)
+        isr = effective_isr(table.isr(row), down)
         if not set(isr) & set(new):
             out.append(
                 f"{name}: no current in-sync replica remains (ISR {list(isr)}, new replicas {list(new)}); "
@@ -310,7 +342,9 @@ class RemovalImpact:
     a wiped broker never returns). ``under_min_isr``: partitions that keep some in-sync replica
     but fewer than ``min.insync.replicas`` (acks=all producers start failing). Both list only
     partitions whose ISR actually loses a member. ``leaderships``: partitions currently led by a
-    removed broker (they need a leader election).
+    removed broker (they need a leader election). Judged on ``effective_isr``: other brokers the
+    snapshot knows are down do not count as in sync even where stale metadata still lists them
+    (``stale_isr_brokers`` names them).
     """
 
     brokers: tuple[int, ...]
@@ -318,6 +352,7 @@ class RemovalImpact:
     under_min_isr: list[PartitionKey] = field(default_factory=list)
     leaderships: int = 0
     isr_members_lost: int = 0
+    stale_isr_brokers: tuple[int, ...] = ()
 
     @property
     def safe(self) -> bool:
@@ -332,7 +367,8 @@ class RemovalImpact:
 
 
 def removal_impact(snapshot: ClusterSnapshot, broker_ids: Iterable[int]) -> RemovalImpact:
-    """What happens to availability if ``broker_ids`` stop serving now (see ``RemovalImpact``).
+    """What happens to availability if ``broker_ids`` stop serving now (see ``RemovalImpact``),
+    judged on ``effective_isr`` (brokers the snapshot knows are down are not in sync).
 
     Raises ``ConfigError`` for broker ids the cluster does not know (a typo must not read as
     "no impact").
@@ -342,17 +378,23 @@ def removal_impact(snapshot: ClusterSnapshot, broker_ids: Iterable[int]) -> Remo
     if unknown:
         raise ConfigError(f"Unknown broker id(s) {unknown}: not registered and not in any replica list.")
     table = PartitionTable.from_snapshot(snapshot)
+    down = down_broker_ids(snapshot)
     offline: list[PartitionKey] = []
     under: list[PartitionKey] = []
     leaderships = 0
     lost = 0
+    stale: set[int] = set()
     leaders = table.raw_leaders
     for i, raw_isr in enumerate(table.raw_isr):
         if leaders[i] in removed:
             leaderships += 1
         if raw_isr is None or _isnan(raw_isr) or removed.isdisjoint(raw_isr):
             continue
-        isr = table.isr(i)
+        listed = table.isr(i)
+        isr = effective_isr(listed, down) if down else listed
+        stale.update(b for b in listed if b in down and b not in removed)
+        if removed.isdisjoint(isr):
+            continue  # e.g. a crashed broker only stale metadata still lists: wiping it loses no in-sync copy
         remaining = [b for b in isr if b not in removed]
         lost += len(isr) - len(remaining)
         key = table.key(i)
@@ -366,6 +408,7 @@ def removal_impact(snapshot: ClusterSnapshot, broker_ids: Iterable[int]) -> Remo
         under_min_isr=sorted(under),
         leaderships=leaderships,
         isr_members_lost=lost,
+        stale_isr_brokers=tuple(sorted(stale)),
     )
 
 

@@ -8,7 +8,11 @@ Frames and their columns (one row per ...):
 
 ``brokers`` (broker):
     broker_id:int, host:str, port:int, rack:str|None, alive:bool (registered and unfenced, i.e.
-    listed by DescribeCluster), metrics_ok:bool|None (None = no endpoint configured),
+    listed by the cluster, AND its listener does not actively refuse connections: see
+    ``is_alive``), registered:bool|None (listed by the cluster as registered and unfenced; None =
+    unknown), listener:str|None (what a TCP connect to its listener showed, a
+    ``kafka_medic.listener_probe.ListenerState`` value; None = not probed),
+    metrics_ok:bool|None (None = no endpoint configured),
     and metric columns (float, NaN when unknown) named in ``BROKER_METRIC_COLUMNS``;
     EC2 columns ``instance_id:str|None``, ``ec2_status:str|None`` ("ok", "impaired",
     "insufficient-data", ...), ``ec2_events:str`` ("; "-joined scheduled event codes, "" if none).
@@ -57,6 +61,8 @@ BROKER_COLUMNS: tuple[str, ...] = (
     "port",
     "rack",
     "alive",
+    "registered",
+    "listener",
     "metrics_ok",
     *BROKER_METRIC_COLUMNS,
     "instance_id",
@@ -83,6 +89,21 @@ CONTROLLER_COLUMNS: tuple[str, ...] = (
     "fenced_brokers",
     "active_brokers",
 )
+
+
+#: ``listener`` value of a broker whose listener actively refused a TCP connection.
+LISTENER_REFUSED = "refused"
+
+
+def is_alive(registered: bool, listener: str | None) -> bool:
+    """A broker is alive when the cluster lists it AND its listener does not refuse connections.
+
+    Why both: the controller keeps listing a crashed broker until its session expires, while a
+    refused connection (host up, nothing listening) shows the process is gone at once. A listener
+    that times out or is unreachable does not make a broker dead here (network trouble looks the
+    same); ``None`` (not probed) leaves the controller's word alone.
+    """
+    return bool(registered) and listener != LISTENER_REFUSED
 
 
 def empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:

@@ -1,7 +1,11 @@
 """Broker liveness rules: down brokers, mass failure, missing metrics.
 
-A broker is *down* when the snapshot knows it (a row in ``brokers``) but it is not registered and
-unfenced. Healing waits out a grace period (a rolling restart or a JVM pause must not trigger a
+A broker is *down* when the snapshot knows it (a row in ``brokers``) but it is not alive: not
+registered and unfenced, or still listed while its listener actively refuses connections (its
+process is gone; the controller fences it only when its session expires, see
+``kafka_medic.listener_probe``). The finding says which (``down_evidence``).
+
+Healing waits out a grace period (a rolling restart or a JVM pause must not trigger a
 replacement), and when too many brokers are down at once the cause is almost never the brokers
 themselves (network partition, AZ outage, bad deploy): automation then stands down and pages.
 """
@@ -17,6 +21,29 @@ from kafka_medic.findings import Action, Finding, Severity
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.rules.context import MAX_LISTED_PARTITIONS, RuleContext, partition_labels, plain, rounded
 from kafka_medic.rules.names import RuleName
+from kafka_medic.snapshot import LISTENER_REFUSED
+
+#: ``down_evidence`` of a broker the cluster still lists but whose listener refuses connections.
+EVIDENCE_REFUSED = "connection refused"
+#: ``down_evidence`` of a broker the cluster does not list (fenced, unregistered or never seen).
+EVIDENCE_NOT_REGISTERED = "not registered"
+
+
+def down_evidence(registered: bool | None, listener: str | None) -> str:
+    """Why a down broker counts as down: the controller's word, or a refused connection.
+
+    A refused connection while the broker is still listed means its process is gone and the
+    controller has not fenced it yet (its session has not expired): the ISR in metadata is stale.
+    """
+    if registered is True and listener == LISTENER_REFUSED:
+        return EVIDENCE_REFUSED
+    return EVIDENCE_NOT_REGISTERED
+
+
+def beyond_grace(seconds_down: float, grace_s: float) -> bool:
+    """Strictly longer than the grace period; a grace of 0 means "no grace": act on first sight
+    (a broker first seen down has been down 0 s, which is never strictly more than 0)."""
+    return grace_s == 0 or seconds_down > grace_s
 
 
 def exceeds_cutoffs(count: int, total: int, policy: HealthPolicy) -> tuple[bool, bool]:
@@ -142,7 +169,7 @@ def broker_down(ctx: RuleContext) -> list[Finding]:
     findings: list[Finding] = []
     for b in ctx.down_ids:
         secs = ctx.seconds_down(b)
-        beyond = secs > p.dead_broker_grace_s
+        beyond = beyond_grace(secs, p.dead_broker_grace_s)
         sel = sub_broker == b
         rows = on_down[sel]
         n_rows = len(rows)
@@ -150,6 +177,7 @@ def broker_down(ctx: RuleContext) -> list[Finding]:
         preferred = int((ctx.rep_position[rows] == 0).sum()) if n_rows else 0
         offline = int(offline_rows[sel].sum()) if n_rows else 0
         row = ctx.brokers.loc[ctx.broker_ids == b].iloc[0]
+        why = down_evidence(row["registered"], row["listener"])
         if beyond and not mass:
             severity, action = Severity.CRITICAL, Action.HEAL_DEAD_BROKER
             state = "beyond grace, heal"
@@ -163,7 +191,7 @@ def broker_down(ctx: RuleContext) -> list[Finding]:
             Finding(
                 rule=RuleName.BROKER_DOWN,
                 severity=severity,
-                summary=f"Broker {b} down for {secs:.0f}s (grace {p.dead_broker_grace_s:.0f}s, {state}); "
+                summary=f"Broker {b} down for {secs:.0f}s ({why}; grace {p.dead_broker_grace_s:.0f}s, {state}); "
                 f"{n_rows} replicas on it",
                 brokers=(b,),
                 partitions=labels,
@@ -171,6 +199,9 @@ def broker_down(ctx: RuleContext) -> list[Finding]:
                     "broker_id": b,
                     "host": plain(row["host"]),
                     "rack": plain(row["rack"]),
+                    "down_evidence": why,
+                    "registered": plain(row["registered"]),
+                    "listener": plain(row["listener"]),
                     "seconds_down": rounded(secs, 1),
                     "grace_s": p.dead_broker_grace_s,
                     "beyond_grace": beyond,

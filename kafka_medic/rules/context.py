@@ -90,7 +90,8 @@ def count_map(counts: pd.Series, cap: int = MAX_LISTED_ITEMS) -> dict[str, int]:
 def normalize_brokers(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of the brokers frame with every contract column present and sane dtypes.
 
-    ``alive``/``metrics_ok`` become object columns of True/False/None (None = unknown), metrics
+    ``alive``/``registered``/``metrics_ok`` become object columns of True/False/None (None =
+    unknown), ``listener`` a str or None, metrics
     become float (NaN = unknown), ``rack``/``ec2_status`` None when blank, ``ec2_events`` a str.
     Rows without a usable broker id are dropped; duplicate ids keep the first row.
     """
@@ -104,6 +105,8 @@ def normalize_brokers(frame: pd.DataFrame) -> pd.DataFrame:
     b = b.drop_duplicates("broker_id", keep="first").reset_index(drop=True)
     b["alive"] = pd.Series([tri_state(v) for v in b["alive"]], dtype="object")
     b["metrics_ok"] = pd.Series([tri_state(v) for v in b["metrics_ok"]], dtype="object")
+    b["registered"] = pd.Series([tri_state(v) for v in b["registered"]], dtype="object")
+    b["listener"] = pd.Series([_blank_to_none(v) for v in b["listener"]], dtype="object")
     for col in BROKER_METRIC_COLUMNS:
         b[col] = pd.to_numeric(b[col], errors="coerce").astype("float64")
     b["rack"] = pd.Series([_blank_to_none(v) for v in b["rack"]], dtype="object")
