@@ -136,6 +136,22 @@ def _emit(cluster: str, f: Finding) -> None:
 
 _dispatcher: Dispatcher | None = None
 
+#: The latest collection per cluster in this process: (monotonic time taken, result). A replacement
+#: dispatched by this health check reuses its slow parts (see ``recent_collection``).
+_recent: dict[str, tuple[float, CollectResult]] = {}
+
+
+def recent_collection(cluster: str, max_age_s: float) -> CollectResult | None:
+    """This process's latest collection of ``cluster`` if younger than ``max_age_s``, else None.
+
+    Process-local on purpose: a remediation run in another process (a deployment run) simply
+    collects afresh. Callers must re-read what they judge safety on (``collector.refresh_liveness``).
+    """
+    hit = _recent.get(cluster)
+    if hit is None or max_age_s <= 0 or time.monotonic() - hit[0] > max_age_s:
+        return None
+    return hit[1]
+
 
 def register_dispatcher(fn: Dispatcher) -> None:
     """Remediation plugs in here, so the health check does not import every remediation flow."""
@@ -153,12 +169,18 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
     maintenance_state = await coordination.aget_maintenance(cluster)
     maintenance = bool(maintenance_state and maintenance_state.on)
 
+    t_collect = time.monotonic()
     result: CollectResult = await collect_cluster(block, known)
+    _recent[cluster] = (t_collect, result)
     t0 = time.perf_counter()
     ev = evaluate(result.snapshot, block.policy, down_since=down_since)
     eval_s = time.perf_counter() - t0
-    await coordination.asave_down_since(cluster, ev.down_since)
-    await _save_known(cluster, result.known_brokers)
+    # Written only when changed: these are Prefect API writes on every cycle of every cluster, and
+    # the cycle that finds a dead broker is the one that must not wait on them needlessly.
+    if ev.down_since != down_since:
+        await coordination.asave_down_since(cluster, ev.down_since)
+    if result.known_brokers != known:
+        await _save_known(cluster, result.known_brokers)
 
     decisions = decide(ev.findings, block.policy.mode, has_replacer=block.replacer is not None, maintenance=maintenance)
     counts = {s.value: sum(f.severity is s for f in ev.findings) for s in Severity}

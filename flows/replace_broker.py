@@ -36,21 +36,24 @@ from prefect.artifacts import acreate_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.kafka_cluster import KafkaCluster
-from flows.health_check import load_cluster, load_known_brokers
+from flows.health_check import load_cluster, load_known_brokers, recent_collection
 from kafka_medic import coordination
 from kafka_medic.audit import AuditLog, AuditRecord, AuditStatus, default_actor
 from kafka_medic.cluster_reads import make_admin, read_metadata
-from kafka_medic.collector import CollectResult
+from kafka_medic.collector import CollectResult, refresh_liveness
 from kafka_medic.errors import ConfigError, MedicError
 from kafka_medic.findings import Action, Finding
+from kafka_medic.listener_probe import ListenerState, probe_listener
 from kafka_medic.replacers import Replacer, ReplacerError, aload_replacer
 from kafka_medic.rules import Evaluation, evaluate
 from kafka_medic.safety import removal_impact
-from tasks.collect import collect_cluster
+from tasks.collect import collect_cluster, probe_timeout
 
 ACTION = "replace_broker"
 RESTART_ACTION = "restart_broker"
-_POLL_S = 1.0
+#: Between two looks at the cluster while waiting (one Metadata request each: cheap, and every
+#: poll interval is added, on average half of it, to the time to repair).
+_POLL_S = 0.25
 #: Findings that mean a restart did not help (liveness and disks; not latency outliers).
 _STILL_BROKEN_RULES = frozenset({"broker_down", "offline_log_dir"})
 
@@ -188,6 +191,11 @@ def refusal_reasons(snapshot: Any, ev: Evaluation, broker_id: int) -> tuple[list
         names = [f"{t}-{p}" for t, p in impact.under_min_isr]
         partitions += names
         reasons.append(f"{len(names)} partition(s) would drop below min.insync.replicas: {', '.join(names[:50])}")
+    if reasons and impact.stale_isr_brokers:
+        reasons.append(
+            f"broker(s) {list(impact.stale_isr_brokers)} counted out of sync: down, though metadata still lists "
+            "them in the ISR (not fenced yet)"
+        )
     return reasons, partitions
 
 
@@ -207,6 +215,13 @@ class FlowAudit:
         self.run_id = str(ctx.flow_run.id) if ctx and ctx.flow_run else None
         self._log = AuditLog(block.confluent_config(), block.audit_topic)
         self.records: list[dict[str, Any]] = []
+        self._warming: asyncio.Task[bool] | None = None
+
+    def start_warming(self) -> None:
+        """Prepare the audit producer in the background (~1 s: topic check, producer id) while the
+        run takes its locks and checks safety, so no record on the critical path waits for it."""
+        if self._warming is None:
+            self._warming = asyncio.create_task(asyncio.to_thread(self._log.prepare))
 
     async def __call__(self, status: AuditStatus, summary: str, *, action: str = ACTION, **details: Any) -> None:
         record = AuditRecord(
@@ -221,9 +236,24 @@ class FlowAudit:
 
 
 async def fresh_evaluation(block: KafkaCluster) -> tuple[CollectResult, Evaluation]:
-    """Collect now and evaluate with the persisted down-since times (grace periods stay honest)."""
-    known = await load_known_brokers(block.name)
-    result: CollectResult = await collect_cluster(block, known)
+    """Evaluate on state read NOW, with the persisted down-since times (grace periods stay honest).
+
+    What the guards judge on -- listed brokers, leaders, ISR, listener probes -- is always read
+    here. If this process's health check collected the cluster less than
+    ``policy.guard_reuse_max_age_s`` ago, its slow parts (metrics, log dirs, configs) are reused
+    instead of a full pass (~0.5 s more on the critical path of a replacement); otherwise, or if
+    that collection cannot be reused, everything is collected afresh.
+    """
+    result: CollectResult | None = None
+    base = recent_collection(block.name, block.policy.guard_reuse_max_age_s)
+    if base is not None:
+        try:
+            result = await asyncio.to_thread(refresh_liveness, block, base, probe_timeout_s=probe_timeout(block))
+        except Exception:  # the light read failed: a full pass reports why
+            result = None
+    if result is None:
+        known = await load_known_brokers(block.name)
+        result = await collect_cluster(block, known)
     down_since = await coordination.aload_down_since(block.name)
     return result, evaluate(result.snapshot, block.policy, down_since=down_since)
 
@@ -233,17 +263,48 @@ def _metadata(block: KafkaCluster, admin: Any) -> tuple[set[int], pd.DataFrame]:
     return {b.broker_id for b in brokers}, parts
 
 
+def _bootstrap(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def new_incarnation_serving(block: KafkaCluster, admin: Any, broker_id: int, timeout_s: float = 2.0) -> str | None:
+    """None when ``broker_id`` is listed AND its own listener answers a Metadata request; else why not.
+
+    Why "listed" is not enough: healing may start before the controller has fenced the crashed
+    process (its listener refused), and until then metadata still lists the OLD registration --
+    and the old ISR. The old process is gone (it refused connections, or the replacer stopped it),
+    so an answer from the broker's own listener can only come from the new one, and Kafka enables
+    request processing only once the broker has registered, caught up and been unfenced. A fresh
+    client bootstrapped at that one address sends its first request there, so its success is that
+    answer. A cheap TCP probe first: a listener that refuses costs no client and no timeout.
+    """
+    brokers, _ = read_metadata(admin, 5.0)
+    ep = next((b for b in brokers if b.broker_id == broker_id), None)
+    if ep is None:
+        return f"not listed (registered brokers {sorted(b.broker_id for b in brokers)})"
+    state = probe_listener(ep.host, ep.port, min(timeout_s, 1.0))
+    if state is not ListenerState.OPEN:
+        return f"listed, but its listener {ep.host}:{ep.port} is {state.value} (old registration, new one not up)"
+    own = make_admin({**block.confluent_config(), "bootstrap.servers": _bootstrap(ep.host, ep.port)})
+    try:
+        own.list_topics(timeout=timeout_s)
+    except Exception as exc:
+        return f"listed, but its own listener does not answer yet ({type(exc).__name__})"
+    return None
+
+
 async def wait_registered(block: KafkaCluster, broker_id: int, timeout_s: float) -> float:
-    """Wait until the cluster lists ``broker_id`` as registered and unfenced; return seconds waited."""
+    """Wait until a new incarnation of ``broker_id`` is registered, unfenced and serving
+    (:func:`new_incarnation_serving`); return seconds waited."""
     t0 = time.monotonic()
     admin = make_admin({**block.confluent_config(), "socket.timeout.ms": 5000})
     last: str = "no answer yet"
     while True:
         try:
-            alive, _ = await asyncio.to_thread(_metadata, block, admin)
-            if broker_id in alive:
+            why_not = await asyncio.to_thread(new_incarnation_serving, block, admin, broker_id)
+            if why_not is None:
                 return time.monotonic() - t0
-            last = f"registered brokers {sorted(alive)}"
+            last = why_not
         except Exception as exc:  # a cluster in the middle of a replacement may not answer every request
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() - t0 >= timeout_s:
@@ -292,7 +353,7 @@ async def verify_after(block: KafkaCluster, broker_id: int, timeout_s: float) ->
         return timings
     t1 = time.monotonic()
     try:
-        await wait_isr_full(block, brokers=[broker_id], timeout_s=max(1.0, timeout_s - (t1 - t0)), poll_s=1.0)
+        await wait_isr_full(block, brokers=[broker_id], timeout_s=max(1.0, timeout_s - (t1 - t0)), poll_s=_POLL_S)
     except IsrNotFull as exc:
         raise TimeoutError(str(exc)) from exc
     timings["isr_full_s"] = round(time.monotonic() - t1, 3)
@@ -328,6 +389,7 @@ async def replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceBr
     async with AsyncExitStack() as stack:
         handles: list[coordination.LockHandle] = []
         if not params.dry_run:  # a dry run changes nothing, so it never blocks a real action
+            audit.start_warming()
             try:
                 for kind in ("replace", "mutate"):
                     handles.append(await stack.enter_async_context(coordination.acluster_lock(cluster, kind=kind)))
@@ -414,12 +476,17 @@ async def _replace(
     result: Any,
 ) -> ReplaceBrokerResult:
     _ensure_held(handles)
-    await audit(
-        AuditStatus.STARTED, f"replacing broker {b} ({replacer.kind} replacer)", reason=params.reason, host=host
+    # The audit is a trail, not a gate (a failed write never stopped an action): the "started"
+    # record is stamped now and written while the replacer starts, instead of before it.
+    started = asyncio.create_task(
+        audit(AuditStatus.STARTED, f"replacing broker {b} ({replacer.kind} replacer)", reason=params.reason, host=host)
     )
     t0 = time.monotonic()
     try:
-        outcome = await asyncio.to_thread(replacer.replace, b, host)
+        try:
+            outcome = await asyncio.to_thread(replacer.replace, b, host)
+        finally:
+            await started  # "started" lands before any "failed"/"finished" record
     except ReplacerError as exc:
         changed = {True: "something was changed", False: "nothing was changed", None: "it may have changed things"}
         msg = f"replacer failed for broker {b} ({changed[exc.changed]}): {exc}"

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -94,6 +95,8 @@ class AuditLog:
         self.timeout_s = timeout_s
         self._producer: Producer | None = None
         self._ensured = False
+        # prepare() may run in one worker thread while write() runs in another
+        self._setup_lock = threading.Lock()
 
     def _ensure_topic(self) -> None:
         if self._ensured:
@@ -113,9 +116,8 @@ class AuditLog:
                     raise
         self._ensured = True
 
-    def write(self, record: AuditRecord) -> bool:
-        """Append ``record`` (acks=all); True if the cluster acknowledged it. Never raises."""
-        try:
+    def _setup(self) -> Producer:
+        with self._setup_lock:
             self._ensure_topic()
             if self._producer is None:
                 self._producer = Producer(
@@ -126,14 +128,31 @@ class AuditLog:
                         "message.timeout.ms": int(self.timeout_s * 1000),
                     }
                 )
+            return self._producer
+
+    def prepare(self) -> bool:
+        """Check the topic and start the producer now (it fetches its idempotent producer id in the
+        background), so a later ``write`` on an action's critical path costs one acks=all round
+        trip instead of ~1 s of set-up. Never raises; a failure here is retried by ``write``."""
+        try:
+            self._setup()
+            return True
+        except Exception as exc:
+            log.warning("audit log for %s not prepared (will retry on write): %s", self.topic, exc)
+            return False
+
+    def write(self, record: AuditRecord) -> bool:
+        """Append ``record`` (acks=all); True if the cluster acknowledged it. Never raises."""
+        try:
+            producer = self._setup()
             errors: list[str] = []
-            self._producer.produce(
+            producer.produce(
                 self.topic,
                 key=record.cluster.encode(),
                 value=record.to_json().encode(),
                 on_delivery=lambda err, _msg: errors.append(str(err)) if err else None,
             )
-            remaining = self._producer.flush(self.timeout_s)
+            remaining = producer.flush(self.timeout_s)
             if remaining or errors:
                 log.error("audit record %s not acknowledged: %s", record.id, errors or "flush timed out")
                 return False
