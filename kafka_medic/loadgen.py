@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 
 @dataclass
@@ -111,6 +111,19 @@ class VerifyResult:
         return self.missing
 
 
+def _high_watermark(consumer: Consumer, topic: str, partition: int, deadline: float) -> int:
+    """The partition's high watermark, retried until ``deadline``: right after a broker dies its
+    partitions' new leaders answer OFFSET_NOT_AVAILABLE ("leader high watermark is not caught
+    up") for a moment, which is not a verification failure."""
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1])
+        except KafkaException:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+
+
 def verify_acked(
     bootstrap: str,
     topic: str,
@@ -135,14 +148,13 @@ def verify_acked(
         md = consumer.list_topics(topic, timeout=10)
         parts = sorted(md.topics[topic].partitions)
         ends: dict[int, int] = {}
+        deadline = t0 + timeout_s
         for p in parts:
-            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            ends[p] = high
+            ends[p] = _high_watermark(consumer, topic, p, deadline)
         consumer.assign([TopicPartition(topic, p, 0) for p in parts])
         remaining = set(acked_keys)
         positions = dict.fromkeys(parts, 0)
         read = 0
-        deadline = t0 + timeout_s
         while time.monotonic() < deadline and any(positions[p] < ends[p] for p in parts):
             msgs = consumer.consume(num_messages=1000, timeout=1.0)
             for m in msgs:
