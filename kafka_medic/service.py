@@ -72,7 +72,10 @@ class SteadyLoad:
                 fut.result(timeout=20)
         conf = self.sb.client_config() if hasattr(self.sb, "client_config") else {}
         extra = {**{k: v for k, v in conf.items() if k != "bootstrap.servers"}, "logger": _quiet}
-        self._producer = AckedProducer(self.sb.layout.bootstrap_servers, LOAD_TOPIC, rate=self.rate, extra_conf=extra)
+        # Nobody verifies this load, and it runs as long as the service: counts only, no key set.
+        self._producer = AckedProducer(
+            self.sb.layout.bootstrap_servers, LOAD_TOPIC, rate=self.rate, extra_conf=extra, record_keys=False
+        )
         self._producer.start()
         self._thread = threading.Thread(target=self._consume, args=(conf,), name="load-consumer", daemon=True)
         self._thread.start()
