@@ -51,6 +51,7 @@ class BootstrapResult:
 
 def cluster_block_names() -> list[str]:
     """Names of every KafkaCluster block document on the server (sync)."""
+    import httpx
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
@@ -61,6 +62,10 @@ def cluster_block_names() -> list[str]:
             docs = client.read_block_documents_by_type("kafka-cluster", include_secrets=False)
         except ObjectNotFound:  # the block type is not registered yet: no clusters
             return []
+        except httpx.HTTPStatusError as exc:  # the sync client raises the bare 404 for the same case
+            if exc.response.status_code == 404:
+                return []
+            raise
     return sorted(d.name for d in docs if d.name and not d.is_anonymous)
 
 

@@ -15,6 +15,7 @@ from confluent_kafka import ElectionType, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from kafka_medic.cluster_reads import describe_partitions, not_fully_replicated
+from kafka_medic.listener_probe import ListenerState, probe_listeners
 from kafka_medic.sandbox.cluster import Sandbox
 from kafka_medic.sandbox.layout import SandboxLayout
 from tests.waiting import wait_until
@@ -49,6 +50,15 @@ def repair(sb: Sandbox, timeout_s: float = 120.0) -> None:
             sb.start_broker(st.node_id, wait=False)
     ids = [b.node_id for b in sb.layout.broker_specs]
     sb.wait_registered(ids, timeout_s=timeout_s)
+    # A restarted broker is listed (unfenced) a moment before its listener accepts connections:
+    # clients that pick it (e.g. kafka-python's admin, which sends to the "controller" metadata
+    # names, a random live broker in KRaft) would be refused. Wait until every listener accepts.
+    endpoints = {b.node_id: ("127.0.0.1", b.port) for b in sb.layout.broker_specs}
+    wait_until(
+        lambda: all(s is ListenerState.OPEN for s in probe_listeners(endpoints, 1.0).values()),
+        timeout_s=timeout_s,
+        what="every broker listener accepting connections",
+    )
     admin = sb.admin()
     wait_until(
         lambda: not_fully_replicated(describe_partitions(admin)).empty,

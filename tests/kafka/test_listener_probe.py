@@ -127,4 +127,22 @@ def test_guard_counts_a_refused_broker_out_of_its_stale_isr(healthy_sandbox: San
         # wiping the crashed broker itself loses no in-sync copy the cluster still has
         assert (topic, 0) not in removal_impact(snap, [4]).under_min_isr
     finally:
-        admin.delete_topics([topic], request_timeout=15)
+        _delete_topic(sb, topic)
+
+
+def _delete_topic(sb: Sandbox, topic: str) -> None:
+    """Delete ``topic`` for sure: it breaks AZ spread on purpose and would fail later health checks.
+
+    Right after a kill, librdkafka may send DeleteTopics to the dead broker (KRaft names a random
+    live broker "controller" in Metadata) and time out; retry on a fresh client until it is gone.
+    """
+
+    def gone() -> bool:
+        client = sb.admin()
+        if topic not in client.list_topics(timeout=5).topics:
+            return True
+        for fut in client.delete_topics([topic], request_timeout=5).values():
+            fut.result(timeout=8)
+        return topic not in client.list_topics(timeout=5).topics
+
+    wait_until(gone, timeout_s=90, what=f"topic {topic} deleted")
