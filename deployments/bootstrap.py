@@ -7,10 +7,16 @@
 3. create (or repair: size 1, active) the two global concurrency limits of EVERY cluster block on
    the server -- not only the ones in the file: a cluster created in the UI needs them too, and a
    missing limit makes every mutating action refuse to run (never run unprotected);
-4. optionally create a process work pool for ``prefect deploy`` users.
+4. optionally create a process work pool for ``prefect deploy`` users;
+5. optionally (``--deploy``, with ``--work-pool``) (re)deploy every kafka-medic deployment to that
+   pool: one ``health-check/<cluster>`` per cluster block on the server (interval schedule, limit 1,
+   CANCEL_NEW) and every operator flow -- the same deployments ``python -m deployments.serve``
+   serves, run instead by ``prefect worker start --pool NAME`` on machines that have this checkout
+   at the same path (the deployments point at it).
 
 Running it twice changes nothing the second time (Prefect registers types by slug and schemas by
-checksum, blocks are overwritten with the same content, limits are read before they are created).
+checksum, blocks are overwritten with the same content, limits are read before they are created,
+deployments are updated in place by name).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class BootstrapResult:
     limits: list[str]
     work_pool: str | None = None
     work_pool_created: bool = False
+    deployed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -46,6 +53,8 @@ class BootstrapResult:
         if self.work_pool:
             state = "created" if self.work_pool_created else "already there"
             out.append(f"process work pool {self.work_pool!r}: {state}")
+        if self.deployed:
+            out.append(f"deployed to {self.work_pool!r}: {len(self.deployed)} deployments ({', '.join(self.deployed)})")
         return out + self.notes
 
 
@@ -96,8 +105,11 @@ def bootstrap(
     *,
     blocks: Sequence[tuple[str, Any]] = (),
     work_pool: str | None = None,
+    deploy: bool = False,
+    interval_s: float | None = None,
 ) -> BootstrapResult:
-    """Register block types, save cluster (and ``blocks``: (name, Block) pairs), create limits.
+    """Register block types, save cluster (and ``blocks``: (name, Block) pairs), create limits;
+    with ``deploy`` (needs ``work_pool``), (re)deploy everything to the pool.
 
     ``blocks`` are saved before the limits are ensured, so a KafkaCluster passed here (the main job's
     sandbox cluster) gets its limits in the same call.
@@ -106,6 +118,12 @@ def bootstrap(
     from kafka_medic.config import save_clusters_as_blocks
     from kafka_medic.coordination import ensure_cluster_limits, prefect_api_errors
 
+    if deploy and not work_pool:
+        raise ConfigError("--deploy needs --work-pool NAME: the deployments are run by that pool's workers")
+    if deploy:
+        from deployments.serve import health_interval_s
+
+        health_interval_s(interval_s)  # a bad interval is refused before anything is written
     types = register_block_types()
     saved: list[str] = []
     if clusters_file is not None:
@@ -126,4 +144,21 @@ def bootstrap(
     if work_pool:
         result.work_pool = work_pool
         result.work_pool_created = ensure_process_work_pool(work_pool)
+    if deploy and work_pool:
+        result.deployed = deploy_to_pool(clusters, work_pool, interval_s=interval_s)
     return result
+
+
+def deploy_to_pool(clusters: Sequence[str], work_pool: str, *, interval_s: float | None = None) -> list[str]:
+    """Create or update every kafka-medic deployment on ``work_pool``; their ``flow/deployment`` names.
+
+    Sync (call it outside an event loop: Prefect's ``to_deployment`` turns async inside one).
+    """
+    from deployments.serve import build_deployments, deployment_names
+    from kafka_medic.coordination import prefect_api_errors
+
+    deployments = build_deployments(clusters, interval_s=interval_s)
+    with prefect_api_errors(f"deploying to work pool {work_pool!r}"):
+        for d in deployments:
+            d.apply(work_pool_name=work_pool)
+    return deployment_names(deployments)

@@ -161,7 +161,13 @@ def register_dispatcher(fn: Dispatcher) -> None:
 
 @flow(name="health-check", timeout_seconds=600, retries=0)
 async def health_check(cluster: str, act: bool = True) -> HealthReport:
-    """One cycle for one cluster. ``act=False`` reports decisions without dispatching them."""
+    """One cycle for one cluster: collect, evaluate, decide and (with ``act``) dispatch.
+
+    Args:
+        cluster: Name of the KafkaCluster block to check.
+        act: Hand executable decisions to remediation (the cluster's mode still applies: observe
+            and approve never act unattended). False reports the decisions and dispatches nothing.
+    """
     logger = get_run_logger()
     block = await load_cluster(cluster)
     known = await load_known_brokers(cluster)
@@ -225,7 +231,12 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
 
 @flow(name="fleet-health", timeout_seconds=900)
 async def fleet_health(clusters: list[str] | None = None, act: bool = True) -> list[HealthReport]:
-    """Health check every named cluster (default: every configured one) concurrently; one summary table."""
+    """Health check every named cluster (default: every configured one) concurrently; one summary table.
+
+    Args:
+        clusters: KafkaCluster block names to check; empty means every configured cluster.
+        act: Let each check hand executable decisions to remediation (each cluster's mode applies).
+    """
     names = clusters or await known_cluster_names()
     if not names:
         raise ConfigError("no clusters to check: create KafkaCluster blocks first (kafka-medic clusters load FILE)")

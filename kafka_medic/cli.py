@@ -415,7 +415,7 @@ def _cmd_what_if(args: argparse.Namespace) -> int:
 def _cmd_bootstrap(args: argparse.Namespace) -> int:
     from deployments.bootstrap import bootstrap
 
-    result = bootstrap(args.clusters, work_pool=args.work_pool)
+    result = bootstrap(args.clusters, work_pool=args.work_pool, deploy=args.deploy, interval_s=args.health_interval)
     print(f"bootstrap done on {_api_url()}")
     print("\n".join(result.lines()))
     return 0
@@ -497,6 +497,14 @@ def build_parser() -> argparse.ArgumentParser:
     boot = sub.add_parser("bootstrap", help="register block types, load clusters, create limits (idempotent)")
     boot.add_argument("--clusters", metavar="FILE", help="cluster YAML file to load into blocks")
     boot.add_argument("--work-pool", metavar="NAME", help="also create a process work pool (prefect deploy users)")
+    boot.add_argument(
+        "--deploy", action="store_true",
+        help="(re)deploy every deployment (a health check per cluster + the operator flows) to --work-pool",
+    )  # fmt: skip
+    boot.add_argument(
+        "--health-interval", type=float, default=None, metavar="SECONDS",
+        help="health-check schedule interval for --deploy (default $KAFKA_MEDIC_HEALTH_INTERVAL_S or 15)",
+    )  # fmt: skip
     boot.set_defaults(func=_cmd_bootstrap)
 
     cl = sub.add_parser("clusters", help="cluster definitions (Prefect blocks)")

@@ -18,10 +18,16 @@ from kafka_medic.errors import ConfigError
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.sandbox.cluster import Sandbox
 from kafka_medic.sandbox.definition import sandbox_cluster
+from kafka_medic.sandbox.layout import _COMMON
 from tests.policies import QUIET_DEGRADED
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
+
+
+#: the sandbox's broker.session.timeout.ms, and a bound on the controller's fencing pass after it
+SESSION_TIMEOUT_S = int(_COMMON["broker.session.timeout.ms"]) / 1000
+FENCE_SLACK_S = 1.5
 
 
 def _name() -> str:
@@ -70,16 +76,21 @@ async def test_killed_broker_is_found_down_and_not_actionable_inside_grace(
     t0 = time.monotonic()
     found_at = None
     report = None
+    missed: list[float] = []  # start (s after the kill) of each cycle that did not see it
     while time.monotonic() - t0 < 40:
+        started = time.monotonic() - t0
         report = await health_check(name, act=False)
         if "broker_down" in _rules(report):
             found_at = time.monotonic() - t0
             break
+        missed.append(started)
         await _sleep(0.5)
     assert found_at is not None, report and report.findings
-    # Detection latency (one cycle: a refused listener shows the crash before the 3 s session
-    # expires) is measured by bench/bench_mttr.py, not asserted here: on a loaded 2-core CI
-    # machine one cycle alone can take several seconds.
+    # "Within the session timeout + one cycle", stated without wall-clock limits (a loaded 2-core
+    # machine makes one cycle take seconds): every cycle that STARTED once the session timeout (plus
+    # the controller's fencing pass) was over must have seen it. A refused listener usually shows
+    # the crash on the very first cycle. Latency figures are in bench/bench_mttr.py.
+    assert all(s < SESSION_TIMEOUT_S + FENCE_SLACK_S for s in missed), (missed, found_at)
     down = next(f for f in report.findings if f["rule"] == "broker_down")
     assert down["brokers"] == [4] and down["since"] is not None
     assert down["action"] == "none", "inside the grace period nothing is actionable"

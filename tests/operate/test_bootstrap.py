@@ -17,7 +17,7 @@ from blocks import BLOCK_CLASSES
 from blocks.kafka_cluster import KafkaCluster
 from deployments.bootstrap import bootstrap
 from deployments.local_server import LocalPrefectServer
-from deployments.serve import DEPLOYMENT_NAME, OPERATOR_FLOWS
+from deployments.serve import DEPLOYMENT_NAME, OPERATOR_FLOWS, load_flow
 from kafka_medic.coordination import mutate_limit_name, replace_limit_name
 from kafka_medic.sandbox.cluster import Sandbox
 from tests.operate.prefect_env import REPO, child_env, local_prefect, save_sandbox_cluster, unique_cluster
@@ -132,3 +132,60 @@ def test_prefect_yaml_deploys_and_a_process_worker_runs_a_flow(healthy_sandbox: 
             done = client.read_flow_run(run.id)
         assert done.state is not None and done.state.is_completed(), (done.state, worker.stderr[-3000:])
         assert done.work_pool_name == pool
+
+
+def test_bootstrap_deploy_to_a_pool_twice_and_a_worker_runs_it(healthy_sandbox: Sandbox, tmp_path: Path) -> None:
+    """``bootstrap --deploy``: every deployment on the pool (a health check per cluster block, the
+    operator flows); a second run updates them in place (same ids); a process worker runs one."""
+    path, names = _clusters_file(tmp_path)
+    pool = "kafka-medic"
+    with local_prefect(tmp_path / "prefect-home") as server:
+        cluster = unique_cluster("bd")
+        save_sandbox_cluster(healthy_sandbox, cluster)  # a cluster created outside the file: deployed too
+
+        def deployments() -> dict[str, object]:
+            with get_client(sync_client=True) as client:
+                flows = {f.id: f.name for f in client.read_flows()}
+                return {f"{flows[d.flow_id]}/{d.name}": d for d in client.read_deployments()}
+
+        first = bootstrap(path, work_pool=pool, deploy=True, interval_s=600)
+        wanted = {f"health-check/{n}" for n in [*names, cluster]} | {
+            f"{load_flow(f).name}/{DEPLOYMENT_NAME}" for f in OPERATOR_FLOWS
+        }
+        assert set(first.deployed) == wanted
+        deps = deployments()
+        assert set(deps) == wanted
+        for n in [*names, cluster]:
+            hc = deps[f"health-check/{n}"]
+            assert hc.work_pool_name == pool and len(hc.schedules) == 1
+            assert hc.schedules[0].parameters == {"cluster": n, "act": True}
+            assert hc.global_concurrency_limit is not None and hc.global_concurrency_limit.limit == 1
+        schema = deps[f"rolling-restart/{DEPLOYMENT_NAME}"].parameter_openapi_schema
+        assert "RollingRestartParams" in schema["definitions"]
+
+        second = bootstrap(path, work_pool=pool, deploy=True, interval_s=600)
+        assert set(second.deployed) == wanted and not second.work_pool_created
+        again = deployments()
+        assert {k: d.id for k, d in again.items()} == {k: d.id for k, d in deps.items()}, "updated, not duplicated"
+        assert all(len(again[f"health-check/{n}"].schedules) == 1 for n in [*names, cluster])
+
+        with get_client(sync_client=True) as client:
+            verify = again[f"verify-isr/{DEPLOYMENT_NAME}"]
+            run = client.create_flow_run_from_deployment(verify.id, parameters={"cluster": cluster})
+        worker = subprocess.run(
+            [str(Path(sys.executable).with_name("prefect")), "worker", "start", "--pool", pool, "--run-once"],
+            cwd=REPO, env=child_env(server), capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
+        with get_client(sync_client=True) as client:
+            done = client.read_flow_run(run.id)
+        assert done.state is not None and done.state.is_completed(), (done.state, worker.stderr[-3000:])
+
+
+def test_bootstrap_deploy_without_a_pool_is_refused(medic_server: LocalPrefectServer) -> None:
+    from kafka_medic.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--deploy needs --work-pool"):
+        bootstrap(deploy=True)
+    with pytest.raises(ConfigError, match="interval must be between"):
+        bootstrap(work_pool="p", deploy=True, interval_s=0)

@@ -78,6 +78,8 @@ async def test_deployments_schedules_limits_and_parameter_forms(served: tuple[st
     )  # 3.9: not .concurrency_limit
     assert hc.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.CANCEL_NEW
     assert hc.entrypoint == "deployments.entrypoints.health_check"
+    hc_form = hc.parameter_openapi_schema["properties"]
+    assert set(hc_form) == {"cluster", "act"} and all(p.get("description") for p in hc_form.values())
 
     for spec in OPERATOR_FLOWS:
         dep = next(d for key, d in deps.items() if key.endswith(f"/{DEPLOYMENT_NAME}") and d.entrypoint.endswith(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from kafka_medic.audit import read_audit
 from kafka_medic.sandbox import processes
 from tests.conftest import TEST_PORT_BASE
 from tests.operate.prefect_env import REPO
@@ -90,6 +91,12 @@ def test_main_job_heals_an_injected_failure_and_stops_cleanly(tmp_path: Path) ->
         hc = _runs(api_url, "health-check")
         assert sum(state == "Completed" for state, _ in hc) >= 2, hc
         assert any(state == "Completed" for state, _ in _runs(api_url, "remediate"))
+        # "Completed" also covers a skipped or refused replacement: the audit trail in the cluster
+        # itself says broker 2 really was replaced and verified
+        servers = ",".join(f"127.0.0.1:{SERVICE_PORT_BASE + b}" for b in (1, 2, 3))
+        records = [r for r in read_audit({"bootstrap.servers": servers}, "__kafka_medic_audit")
+                   if r["action"] == "replace_broker" and r["cluster"] == "sandbox"]  # fmt: skip
+        assert any(r["status"] == "finished" and r["brokers"] == [2] for r in records), records
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         assert proc.wait(timeout=240) == 0, log.read_text()[-4000:]
