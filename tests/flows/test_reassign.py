@@ -121,6 +121,18 @@ def set_configs(sb: Sandbox, kind: str, name: str, entries: dict[str, str | None
     admin.incremental_alter_configs([res])[res].result(timeout=15)
 
 
+def config_of(sb: Sandbox, kind: str, name: str, key: str, *, ask: int) -> str | None:
+    """The value of ``key`` for a broker or topic as broker ``ask`` itself reports it."""
+    from confluent_kafka.admin import AdminClient
+
+    restype = ConfigResource.Type.BROKER if kind == "broker" else ConfigResource.Type.TOPIC
+    res = ConfigResource(restype, name)
+    # a client bootstrapped on broker ``ask`` alone, so the answer is that broker's view
+    admin = AdminClient({"bootstrap.servers": sb.layout.broker(ask).bootstrap})
+    entry = admin.describe_configs([res], request_timeout=10)[res].result(timeout=12).get(key)
+    return None if entry is None else entry.value
+
+
 async def journal_value(name: str) -> Any:
     async with get_client() as client:
         var = await client.read_variable_by_name(journal_variable(name))
@@ -284,8 +296,16 @@ async def test_a_foreign_reassignment_on_the_same_partitions_is_refused(
     # Someone else's slow move 1 -> 4 (throttled to 10 kB/s, so it stays in progress).
     set_configs(sb, "broker", "4", {FOLLOWER_RATE: "10000"})
     set_configs(sb, "topic", topic, {FOLLOWER_REPLICAS: "0:4"})
+    # Broker 4 applies a dynamic config when it replays the controller's record: start the move only
+    # once broker 4 itself reports the throttle, or an unthrottled copy may finish before the flow runs.
+    wait_until(lambda: config_of(sb, "broker", "4", FOLLOWER_RATE, ask=4) == "10000", timeout_s=30,
+               what="broker 4 applying its follower throttle")  # fmt: skip
+    wait_until(lambda: config_of(sb, "topic", topic, FOLLOWER_REPLICAS, ask=4) == "0:4", timeout_s=30,
+               what="broker 4 seeing the topic's throttled replicas")  # fmt: skip
     with kip455.kafka_python_admin(conf) as admin:
         assert kip455.alter_reassignments(admin, {(topic, 0): [4, 2, 3]}) == {}
+        listed = kip455.list_reassignments(admin)
+    assert (topic, 0) in set(zip(listed["topic"], listed["partition"], strict=True)), "the foreign move is running"
     try:
         with pytest.raises(PlanningError, match=rf"{topic}-0: a reassignment is already in progress"):
             await reassign(name, ReassignParams(kind="drain", brokers=[2], dry_run=False))

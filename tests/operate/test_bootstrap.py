@@ -119,19 +119,7 @@ def test_prefect_yaml_deploys_and_a_process_worker_runs_a_flow(healthy_sandbox: 
         # How users outgrow one machine: runs go to a work pool, a worker (anywhere) executes them.
         cluster = unique_cluster("wk")
         save_sandbox_cluster(healthy_sandbox, cluster)
-        with get_client(sync_client=True) as client:
-            run = client.create_flow_run_from_deployment(
-                deps[f"verify-isr/{DEPLOYMENT_NAME}"].id, parameters={"cluster": cluster}
-            )
-        worker = subprocess.run(
-            [str(Path(sys.executable).with_name("prefect")), "worker", "start", "--pool", pool, "--run-once"],
-            cwd=REPO, env=child_env(server), capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
-        with get_client(sync_client=True) as client:
-            done = client.read_flow_run(run.id)
-        assert done.state is not None and done.state.is_completed(), (done.state, worker.stderr[-3000:])
-        assert done.work_pool_name == pool
+        _worker_runs_verify_isr(server, pool, deps[f"verify-isr/{DEPLOYMENT_NAME}"].id, cluster)
 
 
 def test_bootstrap_deploy_to_a_pool_twice_and_a_worker_runs_it(healthy_sandbox: Sandbox, tmp_path: Path) -> None:
@@ -169,17 +157,7 @@ def test_bootstrap_deploy_to_a_pool_twice_and_a_worker_runs_it(healthy_sandbox: 
         assert {k: d.id for k, d in again.items()} == {k: d.id for k, d in deps.items()}, "updated, not duplicated"
         assert all(len(again[f"health-check/{n}"].schedules) == 1 for n in [*names, cluster])
 
-        with get_client(sync_client=True) as client:
-            verify = again[f"verify-isr/{DEPLOYMENT_NAME}"]
-            run = client.create_flow_run_from_deployment(verify.id, parameters={"cluster": cluster})
-        worker = subprocess.run(
-            [str(Path(sys.executable).with_name("prefect")), "worker", "start", "--pool", pool, "--run-once"],
-            cwd=REPO, env=child_env(server), capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
-        with get_client(sync_client=True) as client:
-            done = client.read_flow_run(run.id)
-        assert done.state is not None and done.state.is_completed(), (done.state, worker.stderr[-3000:])
+        _worker_runs_verify_isr(server, pool, again[f"verify-isr/{DEPLOYMENT_NAME}"].id, cluster)
 
 
 def test_bootstrap_deploy_without_a_pool_is_refused(medic_server: LocalPrefectServer) -> None:
@@ -189,3 +167,18 @@ def test_bootstrap_deploy_without_a_pool_is_refused(medic_server: LocalPrefectSe
         bootstrap(deploy=True)
     with pytest.raises(ConfigError, match="interval must be between"):
         bootstrap(work_pool="p", deploy=True, interval_s=0)
+
+
+def _worker_runs_verify_isr(server: LocalPrefectServer, pool: str, deployment_id: uuid.UUID, cluster: str) -> None:
+    """Start a verify-isr run of ``deployment_id``; ``prefect worker --run-once`` of ``pool`` completes it."""
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run_from_deployment(deployment_id, parameters={"cluster": cluster})
+    worker = subprocess.run(
+        [str(Path(sys.executable).with_name("prefect")), "worker", "start", "--pool", pool, "--run-once"],
+        cwd=REPO, env=child_env(server), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
+    with get_client(sync_client=True) as client:
+        done = client.read_flow_run(run.id)
+    assert done.state is not None and done.state.is_completed(), (done.state, worker.stderr[-3000:])
+    assert done.work_pool_name == pool
