@@ -318,7 +318,8 @@ async def bench(sb: Any, args: argparse.Namespace) -> None:
               f"{args.interval:g} s + cycle time, median cycle {medic['median_cycle_s']:.1f} s):")  # fmt: skip
         print(f"  detection: kill -> broker_down snapshot    {medic['detect_s']:7.1f} s  ({medic['evidence']})")
         print(f"  kill -> replacement started (audit)        {medic['replace_started_s']:7.1f} s")
-        for key, label in (("check_s", "guard: fresh read + evaluation"), ("replace_s", "wipe+format+start"),
+        for key, label in (("prepare_s", "flow start: block, replacer, locks"),
+                           ("check_s", "guard: fresh read + evaluation"), ("replace_s", "wipe+format+start"),
                            ("register_s", "new incarnation registered+serving"),
                            ("in_sync_s", "its replicas in sync"), ("isr_full_s", "full ISR (verify_isr)")):  # fmt: skip
             if key in t:

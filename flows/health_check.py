@@ -169,10 +169,11 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
             and approve never act unattended). False reports the decisions and dispatches nothing.
     """
     logger = get_run_logger()
-    block = await load_cluster(cluster)
-    known = await load_known_brokers(cluster)
-    down_since = await coordination.aload_down_since(cluster)
-    maintenance_state = await coordination.aget_maintenance(cluster)
+    # Four independent Prefect API reads, concurrently: every cycle pays them before it looks.
+    block, known, down_since, maintenance_state = await asyncio.gather(
+        load_cluster(cluster), load_known_brokers(cluster), coordination.aload_down_since(cluster),
+        coordination.aget_maintenance(cluster),
+    )  # fmt: skip
     maintenance = bool(maintenance_state and maintenance_state.on)
 
     t_collect = time.monotonic()
@@ -196,23 +197,34 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
         if f.actionable:
             _emit(cluster, f)
 
-    await acreate_table_artifact(
-        key=f"broker-health-{cluster}", table=_table_records(ev.broker_health),
-        description=f"Per-broker health of {cluster}",
-    )  # fmt: skip
-    await acreate_markdown_artifact(
-        key=f"health-{cluster}", markdown=findings_markdown(cluster, ev, decisions, maintenance),
-        description=f"Findings for {cluster}",
-    )  # fmt: skip
-
+    # The report artifacts are written while remediation starts, not before it: they are for
+    # people, and a dead broker's repair should not queue behind them.
+    artifacts = asyncio.ensure_future(
+        asyncio.gather(
+            acreate_table_artifact(
+                key=f"broker-health-{cluster}",
+                table=_table_records(ev.broker_health),
+                description=f"Per-broker health of {cluster}",
+            ),
+            acreate_markdown_artifact(
+                key=f"health-{cluster}",
+                markdown=findings_markdown(cluster, ev, decisions, maintenance),
+                description=f"Findings for {cluster}",
+            ),
+        )
+    )
     dispatched: list[dict[str, Any]] = []
-    todo = [d for d in decisions if d.execute and d.remedy is not Remedy.REPORT]
-    if act and todo and _dispatcher is None:
-        importlib.import_module("flows.remediate")  # registers its dispatcher (kept lazy: no import cycle)
-    if act and todo and _dispatcher is not None:
-        dispatched = await _dispatcher(block, todo, {"findings": [f.to_record() for f in ev.findings]})
-    elif todo:
-        logger.info("[%s] decisions not dispatched (act=%s, remediation loaded=%s)", cluster, act, bool(_dispatcher))
+    try:
+        todo = [d for d in decisions if d.execute and d.remedy is not Remedy.REPORT]
+        if act and todo and _dispatcher is None:
+            importlib.import_module("flows.remediate")  # registers its dispatcher (kept lazy: no import cycle)
+        if act and todo and _dispatcher is not None:
+            dispatched = await _dispatcher(block, todo, {"findings": [f.to_record() for f in ev.findings]})
+        elif todo:
+            loaded = bool(_dispatcher)
+            logger.info("[%s] decisions not dispatched (act=%s, remediation loaded=%s)", cluster, act, loaded)
+    finally:
+        await artifacts
 
     serious = counts["warning"] + counts["critical"]
     return HealthReport(

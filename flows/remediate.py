@@ -12,7 +12,9 @@ is imported. For each executable decision:
   it is started with ``run_deployment(..., timeout=0)``: a long heal (or a pause waiting for a
   human) never blocks the next health check, and a run already active for the cluster is not
   started twice. Otherwise the run happens in-process as a subflow (fine for tests and small
-  setups; the health check waits for it).
+  setups; the health check waits for it): a ``remediate`` subflow, or -- for a replacement that
+  needs no approval -- the ``replace-broker`` subflow directly (one flow run less between the
+  finding and the repair).
 
 ``remediate(cluster, decision)`` handles approve mode: it pauses with a typed ``Approval`` form
 (``pause_flow_run(wait_for_input=...)``) for at most ``policy.approval_timeout_s``; approved ->
@@ -219,13 +221,21 @@ async def remediate(cluster: str, decision: RemediationParams) -> dict[str, Any]
         actor = f"{approval.approver or 'approver'} (approved {d.actor})"
 
     if d.remedy is Remedy.REPLACE_BROKER:
-        params = ReplaceBrokerParams(
-            broker_id=d.broker_id, dry_run=d.dry_run, try_restart_first=True, require_finding=True,
-            actor=actor, reason=f"{d.rule}: {d.reason}"[:1000],
-        )  # fmt: skip
-        res = await replace_broker(cluster, params)
-        return {**base, "status": res.status.value, "message": res.message, "result": res.model_dump(mode="json")}
+        return await _replace(cluster, d, actor)
     return await _reassign_away(cluster, d, actor, audit)
+
+
+async def _replace(cluster: str, d: RemediationParams, actor: str) -> dict[str, Any]:
+    """The ``replace-broker`` subflow for a replacement decision (automation's parameters: restart a
+    maybe-dead broker first, act only if a fresh evaluation still calls for it)."""
+    assert d.broker_id is not None
+    params = ReplaceBrokerParams(
+        broker_id=d.broker_id, dry_run=d.dry_run, try_restart_first=True, require_finding=True,
+        actor=actor, reason=f"{d.rule}: {d.reason}"[:1000],
+    )  # fmt: skip
+    res = await replace_broker(cluster, params)
+    return {"remedy": d.remedy.value, "broker_id": d.broker_id, "status": res.status.value, "message": res.message,
+            "result": res.model_dump(mode="json")}  # fmt: skip
 
 
 async def _reassign_away(cluster: str, d: RemediationParams, actor: str, audit: FlowAudit) -> dict[str, Any]:
@@ -338,6 +348,10 @@ async def dispatch(block: KafkaCluster, decisions: list[Decision], context: dict
                 )
                 out.append({**base, "status": "started", "mode": "deployment", "deployment": name,
                             "flow_run_id": str(fr.id), "flow_run_name": fr.name})  # fmt: skip
+            elif d.remedy is Remedy.REPLACE_BROKER and not d.needs_approval:
+                # Nothing for the remediate wrapper to do (no approval to wait for): the replacement
+                # runs as the health check's subflow directly, one flow run less before the repair.
+                out.append({**base, "mode": "in-process", **await _replace(block.name, params, params.actor)})
             else:
                 res = await remediate(block.name, params)
                 out.append({**base, "mode": "in-process", **res})

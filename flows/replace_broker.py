@@ -383,8 +383,9 @@ async def replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceBr
             timings=dict(timings), audit=audit.records, **extra,
         )  # fmt: skip
 
-    replacer = await aload_replacer(block)  # a missing/mistyped replacer fails before any lock is taken
-    await coordination.aensure_cluster_limits(cluster)
+    # Concurrently (both are Prefect API reads on the way to the repair); a missing or mistyped
+    # replacer fails here, before any lock is taken.
+    replacer, _ = await asyncio.gather(aload_replacer(block), coordination.aensure_cluster_limits(cluster))
 
     async with AsyncExitStack() as stack:
         handles: list[coordination.LockHandle] = []
@@ -398,6 +399,7 @@ async def replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceBr
                 return result(ReplaceStatus.SKIPPED, str(exc))
 
         remaining = await coordination.acooldown_remaining(cluster, ACTION, cooldown_s)
+        timings["prepare_s"] = round(time.monotonic() - t_start, 3)  # block, replacer, locks, cooldown
         if remaining > 0:
             msg = (
                 f"broker {b} not replaced: cooling down, {remaining:.0f}s left of the {cooldown_s:.0f}s "

@@ -150,3 +150,42 @@ def _delete_topic(sb: Sandbox, topic: str) -> None:
         return topic not in client.list_topics(timeout=5).topics
 
     wait_until(gone, timeout_s=90, what=f"topic {topic} deleted")
+
+
+def test_racks_are_read_once_so_a_just_crashed_broker_cannot_stall_a_pass(
+    healthy_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DescribeCluster (the only source of racks) may be sent to any listed broker, including one
+    that crashed a moment ago, and then waits out its timeout: the pass that should report the
+    crash would stall. Racks are read on the first pass and then cached (refreshed periodically)."""
+    import kafka_medic.collector as collector
+
+    sb = healthy_sandbox
+    block = _block(sb)
+    calls: list[int] = []
+    real = collector.describe_cluster
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(collector, "describe_cluster", counted)
+    expected = {n.node_id: n.rack for n in sb.layout.broker_specs}
+
+    def racks(result: CollectResult) -> dict[int, Any]:
+        b = result.snapshot.brokers
+        return dict(zip(b["broker_id"].astype(int), b["rack"], strict=True))
+
+    first = collect_snapshot(block, probe_timeout_s=PROBE_S, timeout_s=5.0)
+    assert len(calls) == 1 and racks(first) == expected
+    result = _kill_and_collect_while_listed(sb, block, victim=5)
+    try:
+        assert len(calls) == 1, "racks were asked for again although every listed broker's rack is cached"
+        assert racks(result) == expected and not _row(result, 5)["alive"]
+    finally:
+        sb.start_broker(5, wait=True, timeout_s=120)
+        wait_until(lambda: probe_listener("127.0.0.1", sb.layout.broker(5).port, PROBE_S) is ListenerState.OPEN,
+                   timeout_s=60, what="broker 5 serving again")  # fmt: skip
+    monkeypatch.setattr(collector, "RACK_REFRESH_S", 0.0)
+    again = collect_snapshot(block, probe_timeout_s=PROBE_S, timeout_s=5.0)
+    assert len(calls) == 2 and racks(again) == expected
