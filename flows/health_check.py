@@ -197,34 +197,27 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
         if f.actionable:
             _emit(cluster, f)
 
-    # The report artifacts are written while remediation starts, not before it: they are for
-    # people, and a dead broker's repair should not queue behind them.
-    artifacts = asyncio.ensure_future(
-        asyncio.gather(
-            acreate_table_artifact(
-                key=f"broker-health-{cluster}",
-                table=_table_records(ev.broker_health),
-                description=f"Per-broker health of {cluster}",
-            ),
-            acreate_markdown_artifact(
-                key=f"health-{cluster}",
-                markdown=findings_markdown(cluster, ev, decisions, maintenance),
-                description=f"Findings for {cluster}",
-            ),
-        )
-    )
+    # Written before dispatch, one after the other: the Prefect server's SQLite serialises writes,
+    # and these overlapping the remediation's own writes (its subflow run) measurably stalled the
+    # subflow's creation by seconds.
+    await acreate_table_artifact(
+        key=f"broker-health-{cluster}", table=_table_records(ev.broker_health),
+        description=f"Per-broker health of {cluster}",
+    )  # fmt: skip
+    await acreate_markdown_artifact(
+        key=f"health-{cluster}", markdown=findings_markdown(cluster, ev, decisions, maintenance),
+        description=f"Findings for {cluster}",
+    )  # fmt: skip
+
     dispatched: list[dict[str, Any]] = []
-    try:
-        todo = [d for d in decisions if d.execute and d.remedy is not Remedy.REPORT]
-        if act and todo and _dispatcher is None:
-            importlib.import_module("flows.remediate")  # registers its dispatcher (kept lazy: no import cycle)
-        if act and todo and _dispatcher is not None:
-            dispatched = await _dispatcher(block, todo, {"findings": [f.to_record() for f in ev.findings]})
-        elif todo:
-            loaded = bool(_dispatcher)
-            logger.info("[%s] decisions not dispatched (act=%s, remediation loaded=%s)", cluster, act, loaded)
-    finally:
-        await artifacts
+    todo = [d for d in decisions if d.execute and d.remedy is not Remedy.REPORT]
+    if act and todo and _dispatcher is None:
+        importlib.import_module("flows.remediate")  # registers its dispatcher (kept lazy: no import cycle)
+    if act and todo and _dispatcher is not None:
+        dispatched = await _dispatcher(block, todo, {"findings": [f.to_record() for f in ev.findings]})
+    elif todo:
+        loaded = bool(_dispatcher)
+        logger.info("[%s] decisions not dispatched (act=%s, remediation loaded=%s)", cluster, act, loaded)
 
     serious = counts["warning"] + counts["critical"]
     return HealthReport(
