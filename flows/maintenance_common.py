@@ -32,6 +32,7 @@ from kafka_medic.cluster_reads import (
 )
 from kafka_medic.errors import SafetyError
 from kafka_medic.maintenance.election import PartitionKey, leaders_on_preferred
+from kafka_medic.notify import FAILURE_STATUSES, anotice, cluster_secrets
 
 LOCK_WAIT = Field(
     30.0, ge=0, le=3600, description="How long to wait for the cluster's mutate lock (another action running)."
@@ -62,6 +63,7 @@ class Audit:
         # Quiet client logger: the audit producer outlives a broker restart or the whole cluster (tests)
         # and librdkafka would print every reconnect; a failed write is reported by AuditLog itself.
         self._log = AuditLog({**block.confluent_config(), "logger": quiet_clients}, block.audit_topic)
+        self._secrets = cluster_secrets(block)
         self.records: list[dict[str, Any]] = []
 
     async def __call__(
@@ -73,6 +75,8 @@ class Audit:
         )  # fmt: skip
         written = await asyncio.to_thread(self._log.write, record)
         self.records.append({"at": record.at, "status": status.value, "summary": summary, "written": written})
+        await anotice(self.cluster, self.action, status.value, summary, brokers=record.brokers,
+                      secrets=self._secrets, statuses=FAILURE_STATUSES)  # fmt: skip
         get_run_logger().info("[audit %s] %s: %s", status.value, self.action, summary)
 
 

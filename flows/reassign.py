@@ -65,6 +65,7 @@ from kafka_medic.executor.batching import estimate_seconds, waves
 from kafka_medic.executor.isr import capped
 from kafka_medic.executor.throttles import needed_for
 from kafka_medic.executor.transient import call_with_retries
+from kafka_medic.notify import FAILURE_STATUSES, anotice, cluster_secrets
 from kafka_medic.planner import DrainRequest, Plan, ReplaceRequest, partition_sizes, plan_moves
 from kafka_medic.safety import validate_plan
 from kafka_medic.snapshot import ClusterSnapshot
@@ -234,6 +235,7 @@ class _Audit:
         self.brokers = tuple(brokers)
         self.run_id = run_id
         self._log: AuditLog | None = AuditLog(block.confluent_config(), block.audit_topic)
+        self._secrets = cluster_secrets(block)
         self.records: list[dict[str, Any]] = []
 
     def close(self) -> None:
@@ -251,6 +253,8 @@ class _Audit:
             raise RuntimeError("audit trail used after the run ended")
         written = await asyncio.to_thread(self._log.write, record)
         self.records.append({"id": record.id, "status": status.value, "summary": record.summary, "written": written})
+        await anotice(self.cluster, self.action, status.value, record.summary, brokers=self.brokers,
+                      secrets=self._secrets, statuses=FAILURE_STATUSES)  # fmt: skip
 
 
 async def _known_brokers(cluster: str) -> dict[int, KnownBroker]:

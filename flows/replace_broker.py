@@ -44,6 +44,7 @@ from kafka_medic.collector import CollectResult, refresh_liveness
 from kafka_medic.errors import ConfigError, MedicError
 from kafka_medic.findings import Action, Finding
 from kafka_medic.listener_probe import ListenerState, probe_listener
+from kafka_medic.notify import anotice, cluster_secrets
 from kafka_medic.replacers import Replacer, ReplacerError, aload_replacer
 from kafka_medic.rules import Evaluation, evaluate
 from kafka_medic.safety import removal_impact
@@ -214,6 +215,7 @@ class FlowAudit:
         self.brokers = brokers
         self.run_id = str(ctx.flow_run.id) if ctx and ctx.flow_run else None
         self._log = AuditLog(block.confluent_config(), block.audit_topic)
+        self._secrets = cluster_secrets(block)
         self.records: list[dict[str, Any]] = []
         self._warming: asyncio.Task[bool] | None = None
 
@@ -230,6 +232,7 @@ class FlowAudit:
         )  # fmt: skip
         written = await asyncio.to_thread(self._log.write, record)
         self.records.append({"id": record.id, "status": status.value, "at": record.at, "written": written})
+        await anotice(self.cluster, action, status.value, summary, brokers=self.brokers, secrets=self._secrets)
 
 
 # -- I/O steps ---------------------------------------------------------------------------------------

@@ -205,3 +205,48 @@ async def anotify(
         if not r.ok:
             log.error("notification via %s failed: %s", r.block, r.error)
     return list(results)
+
+
+#: Audit statuses that also go to the cluster's notification channels as a notice (besides pages):
+#: what on-call wants to learn without watching the UI -- a human is asked to approve, a safety
+#: guard refused, an action failed, an automated repair finished. Not "started", "skipped" (lock
+#: busy, cooling down: every cycle would notify) or "planned" (dry runs).
+NOTICE_STATUSES = frozenset({"approval_requested", "refused", "failed", "finished"})
+#: For flows a person starts and watches (drain, reassign, maintenance): only what went wrong.
+FAILURE_STATUSES = frozenset({"refused", "failed"})
+
+
+def format_notice(cluster: str, action: str, status: str, summary: str, brokers: Sequence[int] = ()) -> tuple[str, str]:
+    """(subject, body) of a notice about one audited action (summary only: details could hold anything)."""
+    on = f" broker(s) {','.join(str(b) for b in brokers)}" if brokers else ""
+    subject = f"[kafka-medic] {cluster}: {action}{on} {status.upper()}"[:250]
+    body = "\n".join([f"Cluster: {cluster}", f"Action: {action}{on}", f"Status: {status}", "", summary[:2000]])
+    return subject, body
+
+
+async def anotice(
+    cluster: str,
+    action: str,
+    status: str,
+    summary: str,
+    *,
+    brokers: Sequence[int] = (),
+    secrets: Iterable[str] = (),
+    statuses: frozenset[str] = NOTICE_STATUSES,
+) -> list[Delivery]:
+    """Send a notice for an audited action whose ``status`` is in ``statuses``; never raises.
+
+    Quiet when the cluster has no notification channels (unlike a page, a notice is not worth a
+    warning in every run's log): the audit record is the trail either way.
+    """
+    if str(status) not in statuses:
+        return []
+    try:
+        refs = await notification_refs(cluster)
+        if not refs:
+            return []
+        subject, body = format_notice(cluster, action, str(status), summary, brokers)
+        return await anotify(cluster, subject, body, block_refs=refs, secrets=secrets)
+    except Exception as exc:  # notification must never break an action
+        log.error("notice for %s %s on %s not sent: %s", action, status, cluster, exc)
+        return []

@@ -31,7 +31,7 @@ from kafka_medic import coordination
 from kafka_medic.cluster_reads import describe_partitions, not_fully_replicated
 from kafka_medic.decide import Decision, Remedy
 from kafka_medic.loadgen import AckedProducer, verify_acked
-from kafka_medic.notify import anotify, cluster_secrets, notify_variable, parse_refs
+from kafka_medic.notify import FAILURE_STATUSES, anotice, anotify, cluster_secrets, notify_variable, parse_refs
 from kafka_medic.policy import Mode
 from kafka_medic.sandbox.cluster import Sandbox
 from tests.flows.test_replace_broker import (
@@ -204,16 +204,33 @@ async def test_page_reaches_the_webhook_without_secrets(hook: Hook) -> None:
     assert await anotify(f"none-{uuid.uuid4().hex[:6]}", "s", "b") == []  # nothing configured: no error
 
 
+async def test_notices_go_out_for_outcomes_only_and_never_carry_secrets(hook: Hook) -> None:
+    cluster = f"no-{uuid.uuid4().hex[:8]}"
+    await save_webhook(hook, cluster)
+    for status in ("started", "skipped", "planned"):  # every cycle / dry runs: no notice
+        assert await anotice(cluster, "replace_broker", status, "x", brokers=[3]) == []
+    out = await anotice(cluster, "drain", "finished", "drained", statuses=FAILURE_STATUSES)
+    assert out == [] and hook.requests == [], "a person's finished drain is not a notice"
+    sent = await anotice(cluster, "replace_broker", "refused", "would lose ISR; pw=s3cr3t-pw", brokers=[3],
+                         secrets=["s3cr3t-pw"])  # fmt: skip
+    assert [d.ok for d in sent] == [True] and len(hook.requests) == 1
+    body = json.loads(hook.requests[0]["body"])["text"]
+    assert "replace_broker broker(s) 3 REFUSED" in body and "would lose ISR" in body and "s3cr3t-pw" not in body
+    # no channel configured: quiet, nothing raised
+    assert await anotice(f"none-{uuid.uuid4().hex[:6]}", "replace_broker", "failed", "x") == []
+
+
 # -- healing end to end ----------------------------------------------------------------------------------
 
 
 @kafka
 async def test_auto_mode_replaces_a_killed_broker_losing_no_acked_message(
-    healthy_sandbox: Sandbox, topic_factory
+    healthy_sandbox: Sandbox, topic_factory, hook: Hook
 ) -> None:
     sb = healthy_sandbox
     topic = topic_factory(partitions=6)
     block = await save_cluster(sb, prefix="auto")
+    await save_webhook(hook, block.name)
     await remember_brokers(block.name)
     before = directory_id(sb, 3)
     producer = AckedProducer(sb.layout.bootstrap_servers, topic, rate=100).start()
@@ -241,6 +258,10 @@ async def test_auto_mode_replaces_a_killed_broker_losing_no_acked_message(
     finished = records[-1]
     assert finished["brokers"] == [3] and finished["actor"] == "kafka-medic automation"
     assert finished["details"]["timings"]["in_sync_s"] >= 0
+    # on-call learns of the repair from its channel: a notice (not a page), started is not one
+    notices = [b for b in hook.bodies() if "replace_broker" in b]
+    assert len(notices) == 1 and "replace_broker broker(s) 3 FINISHED" in notices[0], hook.bodies()
+    assert "replaced and back in sync" in notices[0]
     print(scenario_line("1 (SIGKILL one broker)", detected_after(reports, times, t_kill), healed_s, stats, result))
 
 
