@@ -369,6 +369,29 @@ async def verify_after(block: KafkaCluster, broker_id: int, timeout_s: float) ->
 @flow(name="replace-broker", retries=0)
 async def replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceBrokerResult:
     """Replace one broker of ``cluster`` (see the module docstring for the guarantees)."""
+    b = params.broker_id
+    try:
+        res = await _replace_broker(cluster, params)
+    except ReplaceFailed as exc:
+        await _outcome_artifact(cluster, b, "FAILED", str(exc), {})
+        raise
+    await _outcome_artifact(cluster, b, res.status.value.upper(), res.message, res.timings)
+    return res
+
+
+async def _outcome_artifact(cluster: str, b: int, status: str, message: str, timings: dict[str, float]) -> None:
+    """Every outcome (not only success) on the run's page: a refusal names its partitions there."""
+    try:
+        await acreate_markdown_artifact(
+            key=f"replace-broker-{cluster}",
+            markdown=f"# Broker {b} of `{cluster}`: {status}\n\n{message}\n\nTimings: `{timings}`",
+            description=f"Broker {b} replacement: {status.lower()}",
+        )
+    except Exception as exc:  # a report, never the outcome itself
+        get_run_logger().warning("could not write the outcome artifact: %s", exc)
+
+
+async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceBrokerResult:
     logger = get_run_logger()
     block = await load_cluster(cluster)
     b = params.broker_id
@@ -509,11 +532,6 @@ async def _replace(
     await coordination.arecord_success(block.name, ACTION)
     msg = f"broker {b} replaced and back in sync: {outcome.summary}"
     await audit(AuditStatus.FINISHED, msg, outcome=outcome.to_record(), timings=timings)
-    await acreate_markdown_artifact(
-        key=f"replace-broker-{block.name}",
-        markdown=f"# Broker {b} of `{block.name}` replaced\n\n{outcome.summary}\n\nTimings: `{timings}`",
-        description=f"Broker {b} replacement",
-    )
     return result(ReplaceStatus.REPLACED, msg, outcome=outcome.to_record())
 
 

@@ -165,6 +165,23 @@ async def test_refuses_a_wipe_that_would_drop_partitions_below_min_isr(healthy_s
     assert records[0]["details"]["partitions"]
     for kind in ("mutate", "replace"):
         assert await active_slots(coordination._limit_name(block.name, kind)) == 0
+    assert res.partitions[0] in await outcome_artifact(block.name, "REFUSED"), "the refusal is on the run's page"
+
+
+async def outcome_artifact(cluster: str, status: str) -> str:
+    """The latest replace-broker outcome artifact of ``cluster``; asserts its heading names ``status``."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    async with get_client() as client:
+        arts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"replace-broker-{cluster}"])),
+            sort=ArtifactSort.CREATED_DESC, limit=1,
+        )  # fmt: skip
+    assert arts, f"no replace-broker artifact for {cluster}"
+    text = str(arts[0].data)
+    assert text.startswith("# Broker ") and f": {status}" in text.splitlines()[0], text[:300]
+    return text
 
 
 async def test_busy_cluster_and_cooldown_are_skips_not_failures(healthy_sandbox: Sandbox) -> None:
@@ -224,6 +241,7 @@ async def test_replacer_failure_is_audited_clearly_and_releases_the_locks(
     for kind in ("mutate", "replace"):
         assert await active_slots(coordination._limit_name(block.name, kind)) == 0
     assert await coordination.alast_success(block.name, "replace_broker") is None, "no cooldown after a failure"
+    assert "exited with code 7" in await outcome_artifact(block.name, "FAILED")
 
 
 async def test_restart_first_keeps_the_disk_when_a_restart_is_enough(healthy_sandbox: Sandbox) -> None:
