@@ -138,3 +138,13 @@ def prefect_server() -> Iterator[None]:
 def anyio_backend() -> str:
     """Async tests (``@pytest.mark.anyio``) run on asyncio, like Prefect itself."""
     return "asyncio"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """End every run with the reliability scenarios' one-line reports (see ``tests/scenarios.py``)."""
+    from tests import scenarios
+
+    if scenarios.LINES:
+        terminalreporter.section("kafka-medic reliability scenarios")
+        for line in scenarios.LINES:
+            terminalreporter.write_line(line)

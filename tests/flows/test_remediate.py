@@ -34,6 +34,7 @@ from kafka_medic.loadgen import AckedProducer, verify_acked
 from kafka_medic.notify import FAILURE_STATUSES, anotice, anotify, cluster_secrets, notify_variable, parse_refs
 from kafka_medic.policy import Mode
 from kafka_medic.sandbox.cluster import Sandbox
+from tests import scenarios
 from tests.flows.test_replace_broker import (
     audit_of,
     directory_id,
@@ -262,7 +263,9 @@ async def test_auto_mode_replaces_a_killed_broker_losing_no_acked_message(
     notices = [b for b in hook.bodies() if "replace_broker" in b]
     assert len(notices) == 1 and "replace_broker broker(s) 3 FINISHED" in notices[0], hook.bodies()
     assert "replaced and back in sync" in notices[0]
-    print(scenario_line("1 (SIGKILL one broker)", detected_after(reports, times, t_kill), healed_s, stats, result))
+    scenarios.report(
+        scenario_line("1 (SIGKILL one broker)", detected_after(reports, times, t_kill), healed_s, stats, result)
+    )
 
 
 @kafka
@@ -290,7 +293,9 @@ async def test_two_dead_brokers_are_replaced_strictly_one_at_a_time(healthy_sand
     # RF 3 / min ISR 2 with two brokers gone: partitions on both are below min ISR until the first
     # replacement is in sync, so some produce requests fail (not acknowledged); none acknowledged is lost.
     assert stats.acked > 0 and result.lost == 0, f"{result.lost} acknowledged messages lost ({stats})"
-    print(scenario_line("3 (two brokers killed)", detected_after(reports, times, t_kill), healed_s, stats, result))
+    scenarios.report(
+        scenario_line("3 (two brokers killed)", detected_after(reports, times, t_kill), healed_s, stats, result)
+    )
 
     assert all(directory_id(sb, b) not in (None, before[b]) for b in (2, 6))
     assert not any(f["rule"] == "mass_failure" for r in reports for f in r.findings), "2 down is within the cutoff"
@@ -357,8 +362,8 @@ async def test_mass_failure_pages_once_and_replaces_nothing(
     sb.wait_registered([2, 6], timeout_s=120)
     result = verify_acked(sb.layout.bootstrap_servers, topic, producer.acked_keys, timeout_s=120)
     assert stats.acked > 0 and result.lost == 0, f"{result.lost} acknowledged messages lost ({stats})"
-    print(scenario_line("4 (beyond the mass-failure cutoff: stand down)",
-                        detected_after(reports, times, t_kill, "mass_failure"), None, stats, result))  # fmt: skip
+    detected = detected_after(reports, times, t_kill, "mass_failure")
+    scenarios.report(scenario_line("4 (beyond the mass-failure cutoff: stand down)", detected, None, stats, result))
     # one page (repeats are suppressed), carrying the finding, no secrets
     assert len(hook.requests) == 1, hook.bodies()
     body = json.loads(hook.requests[0]["body"])["text"]

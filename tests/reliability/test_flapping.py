@@ -10,6 +10,7 @@ import pytest
 from flows.health_check import health_check
 from kafka_medic.loadgen import AckedProducer, verify_acked
 from kafka_medic.sandbox.cluster import Sandbox
+from tests import scenarios
 from tests.flows.test_replace_broker import audit_of, directory_id, remember_brokers, save_cluster, statuses
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
@@ -54,8 +55,9 @@ async def test_flapping_broker_inside_grace_is_never_replaced(healthy_sandbox: S
     assert "started" not in statuses(records, "replace_broker"), records
     assert directory_id(sb, 3) == disk_before, "the broker's disk was never wiped"
     result = verify_acked(sb.layout.bootstrap_servers, topic, load.acked_keys, timeout_s=60)
-    print(
-        f"\nflapping: {FLAPS} flaps, longest down {longest_down:.1f} s (grace {GRACE_S:.0f} s), {cycles} health "
-        f"cycles, 0 actions; {stats.acked} acked, {result.found} verified, {result.missing} lost"
+    scenarios.report(
+        f"\nSCENARIO 7 (flapping broker): {FLAPS} flaps, longest down {longest_down:.1f} s "
+        f"(grace {GRACE_S:.0f} s), {cycles} health cycles, 0 actions; {stats.acked} acked, "
+        f"{result.found} verified, {result.missing} lost"
     )
     assert result.missing == 0

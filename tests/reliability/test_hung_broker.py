@@ -19,6 +19,7 @@ import pytest
 from flows.health_check import HealthReport
 from kafka_medic.loadgen import AckedProducer, verify_acked
 from kafka_medic.sandbox.cluster import Sandbox
+from tests import scenarios
 from tests.flows.test_remediate import full_isr, heal_until, replaced, scenario_line
 from tests.flows.test_replace_broker import audit_of, directory_id, remember_brokers, save_cluster, statuses
 from tests.waiting import wait_until
@@ -63,7 +64,7 @@ async def test_hung_broker_is_detected_and_replaced_by_automation(healthy_sandbo
         stats = producer.stop()
     result = verify_acked(sb.layout.bootstrap_servers, topic, producer.acked_keys, timeout_s=60)
     detected = first_unhealthy(reports, times, t_hang)
-    print(
+    scenarios.report(
         scenario_line("2 (SIGSTOP one broker)", detected[0] if detected else None, healed_s, stats, result)
         + f"; detected by {detected[1] if detected else '-'}, full ISR at {isr_full_s:.1f}s, {len(reports)} cycles"
     )

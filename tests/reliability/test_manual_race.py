@@ -31,6 +31,7 @@ from kafka_medic.cluster_reads import describe_partitions
 from kafka_medic.loadgen import AckedProducer, verify_acked
 from kafka_medic.maintenance.election import election_candidates
 from kafka_medic.sandbox.cluster import Sandbox
+from tests import scenarios
 from tests.flows.test_remediate import detected_after, full_isr, heal_until, replaced, scenario_line
 from tests.flows.test_replace_broker import active_slots, audit_of, remember_brokers, save_cluster
 from tests.waiting import wait_until
@@ -137,4 +138,4 @@ async def test_manual_election_racing_a_replacement_never_overlaps(healthy_sandb
     assert stats.acked > 0 and result.lost == 0, f"{result.lost} acknowledged messages lost ({stats})"
     line = scenario_line("8 (manual election racing a replacement)", detected_after(reports, times, t_kill),
                          healed_s, stats, result)  # fmt: skip
-    print(f"{line}; election attempts {outcomes}, {len(intervals)} mutations, 0 overlaps")
+    scenarios.report(f"{line}; election attempts {outcomes}, {len(intervals)} mutations, 0 overlaps")

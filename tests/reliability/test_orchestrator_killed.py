@@ -34,6 +34,7 @@ from flows.reassign import ReassignParams, reassign
 from kafka_medic import coordination, kip455
 from kafka_medic.loadgen import AckedProducer, verify_acked
 from kafka_medic.sandbox.cluster import Sandbox
+from tests import scenarios
 from tests.flows.test_reassign import audit_of, create_topic, fill, journal_value, replica_map, save_cluster
 from tests.flows.test_remediate import full_isr, scenario_line
 from tests.flows.test_replace_broker import active_slots, poll
@@ -184,7 +185,7 @@ async def scenario(sb: Sandbox, topic: str, api_url: str, log_path: Path) -> Non
 
     assert stats is not None
     result = verify_acked(sb.layout.bootstrap_servers, topic, load.acked_keys if load else set(), timeout_s=60)
-    print(
+    scenarios.report(
         scenario_line("5 (orchestrator SIGKILLed mid-reassignment)", reclaimed_s, healed_s, stats, result)
         + f"; detected = dead holder's lock reclaimed (lease {LEASE_S:.0f}s), healed = adopting run done; "
         f"{len(in_flight)} of our moves in flight at the kill, throttles then: {len(throttles_at_kill)}, after: 0; "

@@ -28,6 +28,7 @@ from flows.replace_broker import ReplaceBrokerParams, ReplaceStatus, replace_bro
 from kafka_medic import coordination
 from kafka_medic.loadgen import AckedProducer, verify_acked
 from kafka_medic.sandbox.cluster import Sandbox
+from tests import scenarios
 from tests.flows.test_remediate import full_isr, scenario_line
 from tests.flows.test_replace_broker import active_slots, directory_id, poll, remember_brokers, save_cluster
 from tests.reliability.conftest import RealPrefect
@@ -172,7 +173,7 @@ async def test_prefect_restart_mid_cycle_keeps_locks_and_cooldown(
         (c.ended - t_kill for c in cycles if c.report and any(f["rule"] == "broker_down" for f in c.report.findings)),
         None,
     )
-    print(
+    scenarios.report(
         scenario_line("6 (Prefect server restarted mid-cycle)", detect, None, stats, result)
         + f"; healed n/a (cooldown, by design); server stop {stop_s:.1f}s + start {start_s:.1f}s, first cycle "
         f"after it completed {resumed_s:.1f}s later; cycles: {len(across)} across the restart "
