@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -28,6 +29,7 @@ from kafka_medic import kip455
 from kafka_medic.cluster_reads import BrokerInfo, describe_cluster, describe_safety_configs, make_admin, read_metadata
 from kafka_medic.listener_probe import ListenerState, probe_listeners
 from kafka_medic.metrics import (
+    SCRAPE_TIMEOUT_S,
     MetricsParseError,
     ScrapeError,
     parse_broker_metrics,
@@ -100,11 +102,18 @@ class CollectResult:
     seconds: float
 
 
-def _scrape_broker(url: str | None) -> tuple[dict[str, float] | None, str | None]:
+#: Scrape bound for a broker the cluster does not list (fenced or gone). Its metrics are only asked
+#: to tell a JVM that still answers ("maybe dead": restart first) from one that does not, and a
+#: live JVM answers at once; a frozen one would otherwise cost every pass the full scrape timeout
+#: for as long as it stays frozen.
+UNLISTED_SCRAPE_TIMEOUT_S = 1.5
+
+
+def _scrape_broker(url: str | None, timeout_s: float = SCRAPE_TIMEOUT_S) -> tuple[dict[str, float] | None, str | None]:
     if url is None:
         return None, None
     try:
-        return parse_broker_metrics(scrape(url)), None
+        return parse_broker_metrics(scrape(url, timeout_s)), None
     except (ScrapeError, MetricsParseError) as exc:
         return None, str(exc)
 
@@ -179,9 +188,13 @@ def collect_snapshot(
     # concurrently with the kafka-python calls.
     urls = {b: cluster.metrics_url_for(b, known[b].host if b in known else None) for b in all_ids}
     with ThreadPoolExecutor(max_workers=min(16, len(urls) + len(cluster.controller_metrics_urls) + 2)) as pool:
-        metric_futs = {b: pool.submit(_scrape_broker, u) for b, u in urls.items()}
+        metric_futs = {
+            b: pool.submit(_scrape_broker, u, SCRAPE_TIMEOUT_S if b in registered_ids else UNLISTED_SCRAPE_TIMEOUT_S)
+            for b, u in urls.items()
+        }
         ctrl_futs = [(u, pool.submit(_scrape_controller, u)) for u in cluster.controller_metrics_urls]
-        log_dirs, sizes, reassignments = _kafka_python_reads(cluster, alive_ids, timeout_s, issues)
+        kp_conf = _kafka_python_conf(cluster, listed, alive_ids)
+        log_dirs, sizes, reassignments = _kafka_python_reads_bounded(kp_conf, alive_ids, timeout_s, issues)
         ec2 = _ec2(ec2_lookup, {b: known[b].host for b in all_ids if b in known}, issues)
 
         rows = []
@@ -336,8 +349,56 @@ def _config_broker(listed: list[BrokerInfo], listener: Mapping[int, str]) -> int
     return None
 
 
+def _kafka_python_conf(cluster: ClusterAccess, listed: list[BrokerInfo], alive_ids: set[int]) -> dict[str, Any]:
+    """kafka-python's config, bootstrapped from the brokers this pass found alive (listed, listener
+    not refusing) instead of the configured list.
+
+    Why: kafka-python bootstraps from one server of its list, and a configured server that is
+    frozen (SIGSTOP, a hung disk: its kernel still accepts the connection, nothing answers) or
+    already fenced costs the pass its whole request timeout -- measured 10-30 s per pass with one
+    frozen broker among the configured three.
+    """
+    conf = dict(cluster.kafka_python_config())
+    alive = [b for b in listed if b.broker_id in alive_ids]
+    if alive:
+        conf["bootstrap_servers"] = [f"[{b.host}]:{b.port}" if ":" in b.host else f"{b.host}:{b.port}" for b in alive]
+    return conf
+
+
+#: Bound on the whole kafka-python part of a pass (bootstrap, DescribeLogDirs, reassignments).
+#: Normally 0.1-0.3 s; each request has its own 4 s timeout, but one frozen broker that is still
+#: listed can make them add up (measured 10 s: bootstrap, then a request to it, then another).
+KAFKA_PYTHON_DEADLINE_S = 5.0
+
+
+def _kafka_python_reads_bounded(
+    kp_conf: dict[str, Any], alive_ids: set[int], timeout_s: float, issues: list[CollectionIssue]
+) -> tuple[pd.DataFrame, dict[tuple[str, int, int], float], pd.DataFrame]:
+    """:func:`_kafka_python_reads` within :data:`KAFKA_PYTHON_DEADLINE_S`; past it, the pass goes on
+    without log dirs and reassignments (an issue says so, as for a failed read) and the reads are
+    left to end by their own timeouts in the background (their client is closed when they do)."""
+    own: list[CollectionIssue] = []
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-python-reads")
+    fut = pool.submit(_kafka_python_reads, kp_conf, alive_ids, timeout_s, own)
+    pool.shutdown(wait=False)
+    deadline = min(timeout_s, KAFKA_PYTHON_DEADLINE_S)
+    try:
+        out = fut.result(timeout=deadline)
+    except FutureTimeout:
+        issues.append(
+            CollectionIssue(
+                "log_dirs",
+                f"DescribeLogDirs / ListPartitionReassignments did not complete within {deadline:.0f}s (a broker "
+                "that accepts connections but does not answer?); log dirs and reassignments left out of this pass",
+            )
+        )
+        return empty_frame(LOG_DIR_COLUMNS), {}, empty_frame(REASSIGNMENT_COLUMNS)
+    issues.extend(own)
+    return out
+
+
 def _kafka_python_reads(
-    cluster: ClusterAccess, alive_ids: set[int], timeout_s: float, issues: list[CollectionIssue]
+    kp_conf: dict[str, Any], alive_ids: set[int], timeout_s: float, issues: list[CollectionIssue]
 ) -> tuple[pd.DataFrame, dict[tuple[str, int, int], float], pd.DataFrame]:
     log_dirs, sizes, reassignments = empty_frame(LOG_DIR_COLUMNS), {}, empty_frame(REASSIGNMENT_COLUMNS)
     if not alive_ids:
@@ -345,7 +406,7 @@ def _kafka_python_reads(
     try:
         # Short request timeout: a hung broker is still listed for a few seconds and would stall a
         # long one; its absence from this pass is reported, not waited for.
-        with kip455.kafka_python_admin(cluster.kafka_python_config(), int(min(timeout_s, 4.0) * 1000)) as kadmin:
+        with kip455.kafka_python_admin(kp_conf, int(min(timeout_s, 4.0) * 1000)) as kadmin:
             try:
                 log_dirs, sizes = kip455.describe_log_dirs(kadmin, alive_ids)
             except Exception as exc:
