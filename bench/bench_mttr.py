@@ -210,7 +210,6 @@ async def measure_medic(sb: Any, block: Any, broker: int, interval_s: float) -> 
     await health_check("bench", act=False)  # warm-up; remembers every broker, clears old down-since
 
     cycles: list[float] = []
-    trail: list[tuple[float, float, list[str]]] = []  # (cycle start, end, what it dispatched) from the kill
     sb.kill(broker)
     t_kill = time.monotonic()
     wall_kill = datetime.now().astimezone()
@@ -222,8 +221,6 @@ async def measure_medic(sb: Any, block: Any, broker: int, interval_s: float) -> 
         c0 = time.monotonic()
         report = await health_check("bench")
         cycles.append(time.monotonic() - c0)
-        trail.append((round(c0 - t_kill, 2), round(time.monotonic() - t_kill, 2),
-                      [f"{d.get('status')}: {d.get('message', '')}"[:160] for d in report.dispatched]))  # fmt: skip
         down = [f for f in report.findings if f["rule"] == "broker_down" and broker in f["brokers"]]
         if detected is None and down:
             # the snapshot that first showed it down (a cycle that also dispatches returns only after
@@ -256,7 +253,6 @@ async def measure_medic(sb: Any, block: Any, broker: int, interval_s: float) -> 
         "timings": result.get("timings", {}),
         "median_cycle_s": sorted(cycles)[len(cycles) // 2] if cycles else float("nan"),
         "cycles": len(cycles),
-        "trail": trail,
     }
 
 
@@ -328,9 +324,6 @@ async def bench(sb: Any, args: argparse.Namespace) -> None:
                            ("in_sync_s", "its replicas in sync"), ("isr_full_s", "full ISR (verify_isr)")):  # fmt: skip
             if key in t:
                 print(f"    {label:<38} {t[key]:7.1f} s")
-        if len(medic["trail"]) > 1:  # the first cycle after the kill did not replace: say what it did
-            for start, end, what in medic["trail"]:
-                print(f"    cycle {start:5.1f} -> {end:5.1f} s: {what or 'dispatched nothing'}")
         print(f"  kill -> replace flow finished (verified)   {medic['replaced_in_sync_s']:7.1f} s")
         print(f"  MTTR: kill -> full ISR everywhere          {medic['full_isr_s']:7.1f} s"
               f"  (watcher, {ISR_POLL_S:g} s poll like the floor)")  # fmt: skip

@@ -139,8 +139,6 @@ _dispatcher: Dispatcher | None = None
 #: The latest collection per cluster in this process: (monotonic time taken, result). A replacement
 #: dispatched by this health check reuses its slow parts (see ``recent_collection``).
 _recent: dict[str, tuple[float, CollectResult]] = {}
-#: The latest evaluation's down-since times per cluster in this process: (monotonic time, times).
-_recent_down: dict[str, tuple[float, dict[int, Any]]] = {}
 
 
 def recent_collection(cluster: str, max_age_s: float) -> CollectResult | None:
@@ -153,16 +151,6 @@ def recent_collection(cluster: str, max_age_s: float) -> CollectResult | None:
     if hit is None or max_age_s <= 0 or time.monotonic() - hit[0] > max_age_s:
         return None
     return hit[1]
-
-
-def recent_down_since(cluster: str, max_age_s: float) -> dict[int, Any] | None:
-    """The down-since times this process's latest health check of ``cluster`` computed, if younger
-    than ``max_age_s``. The health check persists them only after dispatching (see there), so an
-    in-process replacement's guard must take them from here, not from the server."""
-    hit = _recent_down.get(cluster)
-    if hit is None or max_age_s <= 0 or time.monotonic() - hit[0] > max_age_s:
-        return None
-    return dict(hit[1])
 
 
 def register_dispatcher(fn: Dispatcher) -> None:
@@ -194,7 +182,12 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
     t0 = time.perf_counter()
     ev = evaluate(result.snapshot, block.policy, down_since=down_since)
     eval_s = time.perf_counter() - t0
-    _recent_down[cluster] = (t_collect, dict(ev.down_since))
+    # Written only when changed: these are Prefect API writes on every cycle of every cluster, and
+    # the cycle that finds a dead broker is the one that must not wait on them needlessly.
+    if ev.down_since != down_since:
+        await coordination.asave_down_since(cluster, ev.down_since)
+    if result.known_brokers != known:
+        await _save_known(cluster, result.known_brokers)
 
     decisions = decide(ev.findings, block.policy.mode, has_replacer=block.replacer is not None, maintenance=maintenance)
     counts = {s.value: sum(f.severity is s for f in ev.findings) for s in Severity}
@@ -204,37 +197,27 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
         if f.actionable:
             _emit(cluster, f)
 
-    # The repair first, the paperwork after. Every Prefect API write before the dispatch delays a
-    # dead broker's replacement, and on a busy SQLite-backed server a write may be refused (503)
-    # and retried by the client ~2 s later (measured: 2-3 s added to the repair in 1 of 5 bench
-    # rounds, always the down-since write). So the down-since times, the known brokers and the
-    # report artifacts are written after the dispatch, one after the other (concurrent writes
-    # contend on that server too). An in-process replacement takes the down-since times from
-    # ``recent_down_since``; a deployment run starts only after they are written (a worker picks it
-    # up seconds later). Changed values only: these are writes on every cycle of every cluster.
+    # Written before dispatch, one after the other: the Prefect server's SQLite serialises writes,
+    # and these overlapping the remediation's own writes (its subflow run) measurably stalled the
+    # subflow's creation by seconds.
+    await acreate_table_artifact(
+        key=f"broker-health-{cluster}", table=_table_records(ev.broker_health),
+        description=f"Per-broker health of {cluster}",
+    )  # fmt: skip
+    await acreate_markdown_artifact(
+        key=f"health-{cluster}", markdown=findings_markdown(cluster, ev, decisions, maintenance),
+        description=f"Findings for {cluster}",
+    )  # fmt: skip
+
     dispatched: list[dict[str, Any]] = []
-    try:
-        todo = [d for d in decisions if d.execute and d.remedy is not Remedy.REPORT]
-        if act and todo and _dispatcher is None:
-            importlib.import_module("flows.remediate")  # registers its dispatcher (kept lazy: no import cycle)
-        if act and todo and _dispatcher is not None:
-            dispatched = await _dispatcher(block, todo, {"findings": [f.to_record() for f in ev.findings]})
-        elif todo:
-            loaded = bool(_dispatcher)
-            logger.info("[%s] decisions not dispatched (act=%s, remediation loaded=%s)", cluster, act, loaded)
-    finally:
-        if ev.down_since != down_since:
-            await coordination.asave_down_since(cluster, ev.down_since)
-        if result.known_brokers != known:
-            await _save_known(cluster, result.known_brokers)
-        await acreate_table_artifact(
-            key=f"broker-health-{cluster}", table=_table_records(ev.broker_health),
-            description=f"Per-broker health of {cluster}",
-        )  # fmt: skip
-        await acreate_markdown_artifact(
-            key=f"health-{cluster}", markdown=findings_markdown(cluster, ev, decisions, maintenance),
-            description=f"Findings for {cluster}",
-        )  # fmt: skip
+    todo = [d for d in decisions if d.execute and d.remedy is not Remedy.REPORT]
+    if act and todo and _dispatcher is None:
+        importlib.import_module("flows.remediate")  # registers its dispatcher (kept lazy: no import cycle)
+    if act and todo and _dispatcher is not None:
+        dispatched = await _dispatcher(block, todo, {"findings": [f.to_record() for f in ev.findings]})
+    elif todo:
+        loaded = bool(_dispatcher)
+        logger.info("[%s] decisions not dispatched (act=%s, remediation loaded=%s)", cluster, act, loaded)
 
     serious = counts["warning"] + counts["critical"]
     return HealthReport(

@@ -36,7 +36,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.kafka_cluster import KafkaCluster
-from flows.health_check import load_cluster, load_known_brokers, recent_collection, recent_down_since
+from flows.health_check import load_cluster, load_known_brokers, recent_collection
 from kafka_medic import coordination
 from kafka_medic.audit import AuditLog, AuditRecord, AuditStatus, default_actor
 from kafka_medic.cluster_reads import make_admin, read_metadata
@@ -257,9 +257,7 @@ async def fresh_evaluation(block: KafkaCluster) -> tuple[CollectResult, Evaluati
     if result is None:
         known = await load_known_brokers(block.name)
         result = await collect_cluster(block, known)
-    down_since = recent_down_since(block.name, block.policy.guard_reuse_max_age_s)
-    if down_since is None:
-        down_since = await coordination.aload_down_since(block.name)
+    down_since = await coordination.aload_down_since(block.name)
     return result, evaluate(result.snapshot, block.policy, down_since=down_since)
 
 
