@@ -39,7 +39,7 @@ from blocks.kafka_cluster import KafkaCluster
 from flows.health_check import load_cluster, load_known_brokers, recent_collection
 from kafka_medic import coordination
 from kafka_medic.audit import AuditLog, AuditRecord, AuditStatus, default_actor
-from kafka_medic.cluster_reads import make_admin, read_metadata
+from kafka_medic.cluster_reads import host_port, make_admin, read_metadata
 from kafka_medic.collector import CollectResult, refresh_liveness
 from kafka_medic.errors import ConfigError, MedicError
 from kafka_medic.findings import Action, Finding
@@ -266,10 +266,6 @@ def _metadata(block: KafkaCluster, admin: Any) -> tuple[set[int], pd.DataFrame]:
     return {b.broker_id for b in brokers}, parts
 
 
-def _bootstrap(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def new_incarnation_serving(block: KafkaCluster, admin: Any, broker_id: int, timeout_s: float = 2.0) -> str | None:
     """None when ``broker_id`` is listed AND its own listener answers a Metadata request; else why not.
 
@@ -288,7 +284,7 @@ def new_incarnation_serving(block: KafkaCluster, admin: Any, broker_id: int, tim
     state = probe_listener(ep.host, ep.port, min(timeout_s, 1.0))
     if state is not ListenerState.OPEN:
         return f"listed, but its listener {ep.host}:{ep.port} is {state.value} (old registration, new one not up)"
-    own = make_admin({**block.confluent_config(), "bootstrap.servers": _bootstrap(ep.host, ep.port)})
+    own = make_admin({**block.confluent_config(), "bootstrap.servers": host_port(ep.host, ep.port)})
     try:
         own.list_topics(timeout=timeout_s)
     except Exception as exc:

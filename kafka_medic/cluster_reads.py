@@ -36,6 +36,11 @@ class BrokerInfo:
     rack: str | None
 
 
+def host_port(host: str, port: int) -> str:
+    """``host:port`` for a bootstrap list, with an IPv6 literal bracketed."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @dataclass(frozen=True)
 class ClusterInfo:
     cluster_id: str | None

@@ -26,7 +26,14 @@ from typing import Any, Protocol
 import pandas as pd
 
 from kafka_medic import kip455
-from kafka_medic.cluster_reads import BrokerInfo, describe_cluster, describe_safety_configs, make_admin, read_metadata
+from kafka_medic.cluster_reads import (
+    BrokerInfo,
+    describe_cluster,
+    describe_safety_configs,
+    host_port,
+    make_admin,
+    read_metadata,
+)
 from kafka_medic.listener_probe import ListenerState, probe_listeners
 from kafka_medic.metrics import (
     SCRAPE_TIMEOUT_S,
@@ -361,7 +368,7 @@ def _kafka_python_conf(cluster: ClusterAccess, listed: list[BrokerInfo], alive_i
     conf = dict(cluster.kafka_python_config())
     alive = [b for b in listed if b.broker_id in alive_ids]
     if alive:
-        conf["bootstrap_servers"] = [f"[{b.host}]:{b.port}" if ":" in b.host else f"{b.host}:{b.port}" for b in alive]
+        conf["bootstrap_servers"] = [host_port(b.host, b.port) for b in alive]
     return conf
 
 
