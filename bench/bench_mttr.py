@@ -49,7 +49,7 @@ MUTED_DEGRADED = {
 
 
 def _full_isr(sb: Any) -> bool:
-    from kafka_medic.cluster_reads import describe_partitions, not_fully_replicated
+    from kafka_medic.monitor.cluster_reads import describe_partitions, not_fully_replicated
 
     try:
         return not_fully_replicated(describe_partitions(sb.admin(), timeout_s=5)).empty
@@ -109,7 +109,7 @@ def load_data(sb: Any, mb: float, partitions: int) -> float:
 
 def _alive(sb: Any) -> set[int]:
     """Registered, unfenced brokers from a Metadata request (the signal the flow waits on too)."""
-    from kafka_medic.cluster_reads import make_admin, read_metadata
+    from kafka_medic.monitor.cluster_reads import make_admin, read_metadata
 
     try:
         brokers, _ = read_metadata(make_admin({"bootstrap.servers": sb.layout.bootstrap_servers}), 5.0)
@@ -188,9 +188,9 @@ async def setup_medic(sb: Any, grace_s: float) -> Any:
     """The cluster block (auto mode, ``grace_s``, no cooldown) with a SandboxReplacer, and its limits."""
     import flows.remediate  # noqa: F401  (registers the dispatcher with the health check)
     from blocks.replacers import SandboxReplacer
+    from blocks.sandbox import sandbox_cluster
     from kafka_medic import coordination
     from kafka_medic.policy import HealthPolicy, Mode
-    from kafka_medic.sandbox.definition import sandbox_cluster
 
     await SandboxReplacer(state_dir=str(sb.layout.state_dir)).save("bench-sandbox", overwrite=True)
     policy = HealthPolicy(

@@ -33,7 +33,7 @@ class HealthPolicy(BaseModel):
     )
     # Why on by default: a refused connection (host up, nothing listening) shows a crashed broker
     # seconds before the controller fences it, so healing can start while the session expires.
-    # Timeouts never count (network trouble looks the same). See kafka_medic/listener_probe.py.
+    # Timeouts never count (network trouble looks the same). See kafka_medic/monitor/listener_probe.py.
     refused_listener_is_down: bool = Field(
         True,
         description="A listed broker whose listener actively refuses TCP connections is down "
@@ -85,14 +85,6 @@ class HealthPolicy(BaseModel):
     # Remediation
     replacement_cooldown_s: float = Field(
         1800.0, ge=0, le=7 * 86_400, description="Minimum time between two broker replacements in one cluster."
-    )
-    guard_reuse_max_age_s: float = Field(
-        5.0,
-        ge=0,
-        le=60,
-        description="A replacement's safety guard always re-reads metadata (ISR, leaders) and probes the "
-        "listeners itself; the slow rest of the health check's snapshot (metrics, log dirs, configs) is "
-        "reused if younger than this (seconds; 0: collect everything afresh).",
     )
     verify_timeout_s: float = Field(
         1800.0, gt=0, le=86_400, description="How long verify_isr waits for full ISR after an action."

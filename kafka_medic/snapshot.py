@@ -11,7 +11,7 @@ Frames and their columns (one row per ...):
     listed by the cluster, AND its listener does not actively refuse connections: see
     ``is_alive``), registered:bool|None (listed by the cluster as registered and unfenced; None =
     unknown), listener:str|None (what a TCP connect to its listener showed, a
-    ``kafka_medic.listener_probe.ListenerState`` value; None = not probed),
+    ``kafka_medic.monitor.listener_probe.ListenerState`` value; None = not probed),
     metrics_ok:bool|None (None = no endpoint configured),
     and metric columns (float, NaN when unknown) named in ``BROKER_METRIC_COLUMNS``;
     EC2 columns ``instance_id:str|None``, ``ec2_status:str|None`` ("ok", "impaired",

@@ -14,8 +14,8 @@ import pytest
 from confluent_kafka import ElectionType, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from kafka_medic.cluster_reads import describe_partitions, not_fully_replicated
-from kafka_medic.listener_probe import ListenerState, probe_listeners
+from kafka_medic.monitor.cluster_reads import describe_partitions, not_fully_replicated
+from kafka_medic.monitor.listener_probe import ListenerState, probe_listeners
 from kafka_medic.sandbox.cluster import Sandbox
 from kafka_medic.sandbox.layout import SandboxLayout
 from tests.waiting import wait_until

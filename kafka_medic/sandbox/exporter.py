@@ -1,7 +1,7 @@
 """Prometheus JMX exporter configuration for sandbox nodes.
 
 The same rules are what we recommend operators deploy on real brokers (README), so the metric
-names that ``kafka_medic.metrics`` parses are the ones a production exporter serves.
+names that ``kafka_medic.monitor.metrics`` parses are the ones a production exporter serves.
 Rules are regexes over ``domain<key=value, ...><>attribute``; the first match wins.
 """
 

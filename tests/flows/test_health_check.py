@@ -13,11 +13,11 @@ from confluent_kafka.admin import NewTopic
 from prefect.client.orchestration import get_client
 
 from blocks.kafka_cluster import KafkaCluster
+from blocks.sandbox import sandbox_cluster
 from flows.health_check import fleet_health, health_check
 from kafka_medic.errors import ConfigError
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.sandbox.cluster import Sandbox
-from kafka_medic.sandbox.definition import sandbox_cluster
 from kafka_medic.sandbox.layout import _COMMON
 from tests.policies import QUIET_DEGRADED
 from tests.waiting import wait_until

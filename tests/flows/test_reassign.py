@@ -18,11 +18,11 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 from prefect.client.orchestration import get_client
 
+from blocks.sandbox import sandbox_cluster
 from flows import reassign as reassign_module
 from flows.reassign import CancelParams, ReassignmentIncomplete, ReassignParams, cancel_reassignment, reassign
 from kafka_medic import coordination, kip455
 from kafka_medic.audit import read_audit
-from kafka_medic.cluster_reads import describe_partitions
 from kafka_medic.errors import ConfigError, SafetyError
 from kafka_medic.executor import (
     ClusterOps,
@@ -42,9 +42,9 @@ from kafka_medic.executor.throttles import (
     read_throttles,
 )
 from kafka_medic.loadgen import AckedProducer, verify_acked
+from kafka_medic.monitor.cluster_reads import describe_partitions
 from kafka_medic.planner import DrainRequest, Move, PlanningError, plan_moves
 from kafka_medic.sandbox.cluster import Sandbox
-from kafka_medic.sandbox.definition import sandbox_cluster
 from kafka_medic.sandbox.layout import rack_name
 from kafka_medic.snapshot import ClusterSnapshot
 from tests.waiting import wait_until

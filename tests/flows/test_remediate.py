@@ -28,9 +28,9 @@ from blocks.kafka_cluster import KafkaCluster
 from flows.health_check import HealthReport, health_check
 from flows.remediate import RemediationParams, cluster_tag, dispatch, remediate
 from kafka_medic import coordination
-from kafka_medic.cluster_reads import describe_partitions, not_fully_replicated
 from kafka_medic.decide import Decision, Remedy
 from kafka_medic.loadgen import AckedProducer, verify_acked
+from kafka_medic.monitor.cluster_reads import describe_partitions, not_fully_replicated
 from kafka_medic.notify import FAILURE_STATUSES, anotice, anotify, cluster_secrets, notify_variable, parse_refs
 from kafka_medic.policy import Mode
 from kafka_medic.sandbox.cluster import Sandbox

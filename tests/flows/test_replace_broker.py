@@ -20,14 +20,14 @@ from prefect.client.orchestration import get_client
 
 from blocks.kafka_cluster import KafkaCluster
 from blocks.replacers import SandboxReplacer, ScriptReplacer
+from blocks.sandbox import sandbox_cluster
 from flows.health_check import health_check
 from flows.replace_broker import ReplaceBrokerParams, ReplaceFailed, ReplaceStatus, replace_broker
 from kafka_medic import coordination
 from kafka_medic.audit import read_audit
-from kafka_medic.cluster_reads import describe_partitions
+from kafka_medic.monitor.cluster_reads import describe_partitions
 from kafka_medic.policy import HealthPolicy, Mode
 from kafka_medic.sandbox.cluster import Sandbox
-from kafka_medic.sandbox.definition import sandbox_cluster
 from tests.policies import QUIET_DEGRADED
 from tests.waiting import wait_until
 

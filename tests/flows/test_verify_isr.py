@@ -7,10 +7,10 @@ import uuid
 import pytest
 from prefect.client.orchestration import get_client
 
+from blocks.sandbox import sandbox_cluster
 from flows.verify_isr import IsrNotFull, VerifyIsrParams, verify_isr, wait_isr_full
 from kafka_medic.errors import ConfigError
 from kafka_medic.sandbox.cluster import Sandbox
-from kafka_medic.sandbox.definition import sandbox_cluster
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
 

@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from blocks import Ec2Replacer, KafkaCluster, SandboxReplacer, ScriptReplacer
-from blocks.kafka_cluster import AwsSettings
-from kafka_medic.config import ClusterConfigError, load_clusters, parse_clusters
 from kafka_medic.errors import ConfigError
 from kafka_medic.policy import Mode
+from kafka_medic.settings import AwsSettings
+from kafka_medic.settings.clusters_file import ClusterConfigError, load_clusters, parse_clusters
 
 
 def write(tmp_path: Path, text: str, name: str = "clusters.yaml") -> Path:

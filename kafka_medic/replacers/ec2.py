@@ -1,0 +1,181 @@
+"""The EC2 replacer: Orion-style terminate-and-relaunch with the same private IP (:mod:`kafka_medic.aws`),
+and reboot for a restart.
+
+Credentials are resolved by the caller (the blocks layer loads an AwsCredentials block into a boto3
+session); without a session the default boto3 credential chain is used.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import Any
+
+import boto3
+
+from kafka_medic.errors import ConfigError
+from kafka_medic.replacers.base import ReplaceOutcome, ReplacerError
+from kafka_medic.settings.cluster import AwsSettings
+from kafka_medic.settings.replacers import Ec2ReplacerSettings
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class Ec2BrokerReplacer:
+    """Terminates a broker's EC2 instance and launches a copy with the same private IP and tags.
+
+    The broker -> instance mapping uses the cluster's ``aws`` settings (broker-id tag, cluster tag)
+    when present, else the default ``kafka-broker-id`` tag; a broker whose host is an IP is also
+    matched (and cross-checked) by private IP.
+    """
+
+    kind = "ec2"
+    supports_restart = True
+
+    def __init__(
+        self,
+        block: Ec2ReplacerSettings,
+        *,
+        cluster_name: str,
+        aws: AwsSettings | None = None,
+        poll_s: float = 5.0,
+        session: Any = None,
+        ec2_client: Any = None,
+        route53_client: Any = None,
+    ) -> None:
+        self.block = block
+        self._session = session  # a boto3 Session (credentials resolved), or None: resolve lazily
+        self.cluster_name = cluster_name
+        self.broker_id_tag = aws.broker_id_tag if aws is not None else "kafka-broker-id"
+        self.cluster_tag = (
+            (aws.cluster_tag_key, aws.cluster_tag_value)
+            if aws is not None and aws.cluster_tag_key and aws.cluster_tag_value is not None
+            else None
+        )
+        self.poll_s = poll_s
+        self._ec2 = ec2_client
+        self._route53 = route53_client
+
+    def _client(self, service: str) -> Any:
+        from botocore.config import Config
+
+        kwargs: dict[str, Any] = {
+            "region_name": self.block.region,
+            "config": Config(connect_timeout=10, read_timeout=60, retries={"max_attempts": 5, "mode": "standard"}),
+        }
+        if self.block.endpoint_url:
+            kwargs["endpoint_url"] = self.block.endpoint_url
+        if self._session is None:
+            if self.block.aws_credentials:
+                raise ConfigError(
+                    f"the EC2 replacer names AwsCredentials block {self.block.aws_credentials!r}, but no session "
+                    "was resolved from it (load the replacer with blocks.load.aload_replacer)"
+                )
+            self._session = boto3.session.Session()
+        return self._session.client(service, **kwargs)
+
+    @property
+    def ec2(self) -> Any:
+        if self._ec2 is None:
+            self._ec2 = self._client("ec2")
+        return self._ec2
+
+    @property
+    def route53(self) -> Any:
+        if self._route53 is None and self.block.hosted_zone_id:
+            self._route53 = self._client("route53")
+        return self._route53
+
+    def instance_of(self, broker_id: int, host: str) -> str:
+        from kafka_medic.aws import AwsCollectionError, find_broker_instances
+
+        try:
+            found = find_broker_instances(
+                self.ec2,
+                cluster_tag=self.cluster_tag,
+                broker_id_tag=self.broker_id_tag,
+                private_ips={broker_id: host} if host and _is_ip(host) else None,
+            )
+        except (AwsCollectionError, ConfigError) as exc:
+            raise ReplacerError(f"cannot map broker {broker_id} to its EC2 instance: {exc}", changed=False) from exc
+        info = found.get(broker_id)
+        if info is None:
+            where = f" with {self.cluster_tag[0]}={self.cluster_tag[1]}" if self.cluster_tag else ""
+            raise ReplacerError(
+                f"no live EC2 instance found for broker {broker_id} (tag {self.broker_id_tag}={broker_id}{where}"
+                + (f", or private IP {host}" if host and _is_ip(host) else "")
+                + "); nothing was changed",
+                changed=False,
+            )
+        return info.instance_id
+
+    def _replace(self, broker_id: int, host: str, *, dry_run: bool) -> ReplaceOutcome:
+        from kafka_medic.aws import AwsActionError, replace_instance
+
+        t0 = time.monotonic()
+        instance_id = self.instance_of(broker_id, host)
+        record_name = (
+            self.block.record_name_template.format(broker_id=broker_id, cluster=self.cluster_name)
+            if self.block.record_name_template
+            else None
+        )
+        try:
+            result = replace_instance(
+                self.ec2,
+                instance_id,
+                keep_private_ip=self.block.keep_private_ip,
+                instance_type_fallbacks=self.block.instance_type_fallbacks,
+                wait_timeout_s=self.block.wait_timeout_s,
+                poll_s=self.poll_s,
+                route53_client=self.route53 if record_name else None,
+                hosted_zone_id=self.block.hosted_zone_id,
+                record_name=record_name,
+                dry_run=dry_run,
+            )
+        except AwsActionError as exc:
+            raise ReplacerError(
+                f"EC2 replacement of broker {broker_id} ({instance_id}) failed: {exc}",
+                changed=exc.changed,
+                details={"instance_id": instance_id, "steps": list(exc.steps), "new_instance_id": exc.new_instance_id},
+            ) from exc
+        except ConfigError as exc:
+            raise ReplacerError(f"EC2 replacement of broker {broker_id}: {exc}", changed=False) from exc
+        record = result.to_record()
+        if dry_run:
+            summary = f"would terminate {instance_id} and launch a {result.instance_type} ({result.strategy})"
+        else:
+            summary = (
+                f"replaced {instance_id} by {result.new_instance_id} ({result.instance_type}, "
+                f"private IP {result.private_ip}, {result.strategy})"
+            )
+        return ReplaceOutcome(
+            "ec2", "plan" if dry_run else "replace", broker_id, summary, time.monotonic() - t0, record
+        )
+
+    def replace(self, broker_id: int, host: str) -> ReplaceOutcome:
+        return self._replace(broker_id, host, dry_run=False)
+
+    def plan(self, broker_id: int, host: str) -> ReplaceOutcome:
+        return self._replace(broker_id, host, dry_run=True)
+
+    def restart(self, broker_id: int, host: str) -> ReplaceOutcome:
+        from kafka_medic.aws import AwsActionError, restart_instance
+
+        t0 = time.monotonic()
+        instance_id = self.instance_of(broker_id, host)
+        try:
+            res = restart_instance(self.ec2, instance_id, wait_timeout_s=self.block.wait_timeout_s, poll_s=self.poll_s)
+        except AwsActionError as exc:
+            raise ReplacerError(
+                f"EC2 reboot of broker {broker_id} ({instance_id}) failed: {exc}", changed=exc.changed
+            ) from exc
+        return ReplaceOutcome(
+            "ec2", "restart", broker_id, f"rebooted {instance_id} (EC2 status {res.ec2_status})",
+            time.monotonic() - t0, {"instance_id": instance_id, "steps": res.steps},
+        )  # fmt: skip
