@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
@@ -28,6 +29,10 @@ async def cluster_names() -> list[str]:
                 )
             except ObjectNotFound:  # the block type is not registered yet: no clusters
                 return []
+            except httpx.HTTPStatusError as exc:  # the same, as a bare 404 ("Block type not found")
+                if exc.response.status_code == 404:
+                    return []
+                raise
     return sorted(d.name for d in docs if d.name and not d.is_anonymous)
 
 
@@ -65,6 +70,7 @@ async def aload_replacer(cluster: KafkaCluster, **kwargs: Any) -> Replacer:
         try:
             creds = await AwsCredentials.aload(block.aws_credentials)
         except ValueError as exc:
-            raise ConfigError(f"replacer {ref!r}: AwsCredentials block {block.aws_credentials!r} does not exist") from exc
+            missing = f"AwsCredentials block {block.aws_credentials!r} does not exist"
+            raise ConfigError(f"replacer {ref!r}: {missing}") from exc
         kwargs["session"] = creds.get_boto3_session()
     return replacer_for(block, cluster, **kwargs)

@@ -21,7 +21,6 @@ deployments are updated in place by name).
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from blocks import register_block_types
 from blocks.api import prefect_api_errors
 from blocks.kafka_cluster import KafkaCluster
 from blocks.load import cluster_names
+from deployments.sync import run_sync
 from kafka_medic.errors import ConfigError
 from kafka_medic.settings.clusters_file import load_clusters
 from tasks.locks import ensure_cluster_limits
@@ -67,7 +67,7 @@ class BootstrapResult:
 
 def cluster_block_names() -> list[str]:
     """Names of every KafkaCluster block document on the server (for sync callers: this and the CLI)."""
-    return asyncio.run(cluster_names())
+    return run_sync(cluster_names())
 
 
 def save_clusters_as_blocks(path: str | os.PathLike[str], overwrite: bool = True) -> list[str]:
@@ -92,7 +92,7 @@ def save_clusters_as_blocks(path: str | os.PathLike[str], overwrite: bool = True
                         "(pass overwrite=True to replace it)"
                     ) from None
                 raise
-            asyncio.run(ensure_cluster_limits(cluster.name))
+            run_sync(ensure_cluster_limits(cluster.name))
             names.append(cluster.name)
     return names
 
@@ -152,7 +152,7 @@ def bootstrap(
     clusters = cluster_block_names()
     limits: list[str] = []
     for name in clusters:
-        limits.extend(asyncio.run(ensure_cluster_limits(name)))
+        limits.extend(run_sync(ensure_cluster_limits(name)))
     result = BootstrapResult(types, saved, extra, clusters, limits)
     if work_pool:
         result.work_pool = work_pool

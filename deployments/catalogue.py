@@ -86,14 +86,14 @@ class Entry:
                     return arg, cand
         return None
 
-    def parameters(self, cluster: str, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(call kwargs, JSON parameters for a deployment run), validated by the flow's model."""
+    def parameters(self, cluster: str, values: dict[str, Any]) -> dict[str, Any]:
+        """The flow's call arguments for ``cluster``, validated by the flow's model (one-line ConfigError)."""
         model = self.model
         if model is None:
             unknown = sorted(set(values) - set(self.arguments))
             if unknown:
                 raise ConfigError(f"{self.name} has no parameter(s) {unknown}; it takes {self.arguments}")
-            return {"cluster": cluster, **values}, {"cluster": cluster, **values}
+            return {"cluster": cluster, **values}
         arg, cls = model
         top = {k: v for k, v in values.items() if k in self.arguments and k != arg}
         inner = {k: v for k, v in values.items() if k not in top}
@@ -101,8 +101,7 @@ class Entry:
             validated = cls.model_validate(inner)
         except ValidationError as exc:
             raise ConfigError(f"invalid parameters for {self.name}: {validation_message(exc)}") from None
-        kwargs = {"cluster": cluster, **top, arg: validated}
-        return kwargs, {"cluster": cluster, **top, arg: validated.model_dump(mode="json")}
+        return {"cluster": cluster, **top, arg: validated}
 
 
 #: Every flow, health check first, then in the order the UI lists them best.

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from kafka_medic.errors import ConfigError, MedicError
-from kafka_medic.naming import deployment_name
 from kafka_medic.outcome import ExitCode, error_exit_code, exit_code
 
 if TYPE_CHECKING:
@@ -153,42 +152,35 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def run_in_process(entry: Entry, kwargs: dict[str, Any]) -> Any:
-    import asyncio
-    import inspect
-
-    result = entry.flow(**kwargs)
-    return asyncio.run(result) if inspect.isawaitable(result) else result
-
-
-def run_deployed(entry: Entry, cluster: str, params: dict[str, Any], *, wait: bool, timeout_s: float) -> int:
-    """Start a run of the flow's deployment through the API (as the UI does); optionally wait."""
-    from prefect.deployments import run_deployment
-    from prefect.exceptions import ObjectNotFound
+def run_flow(entry: Entry, kwargs: dict[str, Any], cluster: str, args: argparse.Namespace) -> Any:
+    """Run the flow in this process, or (``--deployed``) as a run of its deployment, through the one
+    adapter remediation uses too (:func:`tasks.dispatch.start_flow`). Returns the in-process report,
+    or the exit code of the deployment run."""
     from prefect.settings import get_current_settings
 
-    deployment = deployment_name(entry.name, cluster)
-    try:
-        # Called outside an event loop, Prefect's run_deployment runs synchronously and returns the run.
-        run = run_deployment(deployment, parameters=params, timeout=timeout_s if wait else 0, as_subflow=False)
-    except ObjectNotFound:
-        raise ConfigError(
-            f"deployment {deployment!r} not found on {_api_url()}; start `python -m deployments.serve` "
-            "(or ./medic start) first"
-        ) from None
+    from deployments.sync import run_sync
+    from tasks.dispatch import start_flow
+
+    mode = "deployment" if args.deployed else "in-process"
+    wait_s = args.timeout if args.deployed and args.wait else 0.0
+    started = run_sync(
+        start_flow(entry.flow, kwargs, cluster=cluster, mode=mode, once_per_cluster=False, wait_s=wait_s)
+    )
+    if started.mode == "in-process":
+        return started.result
+    run = started.flow_run
     ui = get_current_settings().ui_url
     link = f" ({ui}/runs/flow-run/{run.id})" if ui else ""
+    if not args.wait:
+        print(f"started {started.deployment} run {run.name} [{run.id}]{link}")
+        return ExitCode.OK
     state = run.state
-    if not wait:
-        print(f"started {deployment} run {run.name} [{run.id}]{link}")
-        return 0
-    name = state.name if state else "unknown"
-    print(f"{deployment} run {run.name} [{run.id}]: {name}{link}")
+    print(f"{started.deployment} run {run.name} [{run.id}]: {state.name if state else 'unknown'}{link}")
     if state is None or not state.is_final():
-        print(f"kafka-medic: error: the run did not finish within {timeout_s:g} s; it goes on", file=sys.stderr)
+        print(f"kafka-medic: error: the run did not finish within {args.timeout:g} s; it goes on", file=sys.stderr)
         return ExitCode.FAILED
     if not state.is_completed():
-        print(f"kafka-medic: error: {state.message or name}", file=sys.stderr)
+        print(f"kafka-medic: error: {state.message or state.name}", file=sys.stderr)
         return ExitCode.FAILED
     try:  # the report, when the server kept the run's result; else the run completing is all we know
         report = state.result(raise_on_failure=False, fetch=True)
@@ -267,11 +259,11 @@ def _run_flow(args: argparse.Namespace, flow_name: str, values: dict[str, Any]) 
         key, value = parse_param(text)
         values[key] = value
     target = catalogue_entry(flow_name)
-    kwargs, as_json = target.parameters(args.cluster, values)
+    kwargs = target.parameters(args.cluster, values)
     _require_cluster(args.cluster)
+    result = run_flow(target, kwargs, args.cluster, args)
     if args.deployed:
-        return run_deployed(target, args.cluster, as_json, wait=args.wait, timeout_s=args.timeout)
-    result = run_in_process(target, kwargs)
+        return int(result)
     if args.json:
         from pydantic import BaseModel
 
@@ -286,11 +278,10 @@ def _run_flow(args: argparse.Namespace, flow_name: str, values: dict[str, Any]) 
 
 def _require_cluster(name: str) -> None:
     """Fail before any run is created when the cluster does not exist (one line, names the known ones)."""
-    import asyncio
-
     from blocks.load import cluster_names
+    from deployments.sync import run_sync
 
-    known = asyncio.run(cluster_names())
+    known = run_sync(cluster_names())
     if name not in known:
         hint = f"known clusters: {', '.join(known)}" if known else "no clusters are configured yet"
         raise ConfigError(f"unknown cluster {name!r}; {hint} (kafka-medic clusters load FILE)")
@@ -375,13 +366,12 @@ def _cmd_clusters(args: argparse.Namespace) -> int:
         names = result.clusters_saved
         print(f"loaded {len(names)} cluster(s) from {args.file}: {', '.join(names)}")
         return 0
-    import asyncio
-
     from blocks.kafka_cluster import KafkaCluster
     from blocks.load import cluster_names
+    from deployments.sync import run_sync
 
     table = [["name", "bootstrap servers", "mode", "replacer"]]
-    for name in asyncio.run(cluster_names()):
+    for name in run_sync(cluster_names()):
         block = KafkaCluster.load(name)
         table.append([name, block.bootstrap_servers, str(block.policy.mode), block.replacer or "-"])
     print(_table(table) if len(table) > 1 else "no clusters configured (kafka-medic clusters load FILE)")

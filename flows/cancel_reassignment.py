@@ -13,7 +13,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.load import load_cluster
 from kafka_medic.audit import AuditStatus
@@ -22,6 +22,7 @@ from kafka_medic.executor import ClusterOps, JournalStore, Ledger, cancel_reassi
 from kafka_medic.executor.isr import capped
 from kafka_medic.executor.transient import call_with_retries
 from kafka_medic.maintenance.election import PartitionKey, parse_partition
+from kafka_medic.params import PartitionNames
 from kafka_medic.reports.reassign import CancelReport
 from tasks.audit import RunAudit
 from tasks.locks import LockHandle, cluster_lock
@@ -35,9 +36,9 @@ class CancelParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    partitions: list[str] = Field(
-        default_factory=list,
-        description='Partitions as "topic-partition"; empty: every move kafka-medic started (its journal).',
+    partitions: PartitionNames = Field(
+        None,
+        description='Partitions as "topic-partition"; unset: every move kafka-medic started (its journal).',
     )
     include_foreign: bool = Field(
         False,
@@ -51,13 +52,6 @@ class CancelParams(BaseModel):
     actor: str = Field("manual", min_length=1, max_length=200, description="Who asked (audit trail).")
     reason: str = Field("", max_length=1000, description="Why (audit trail).")
 
-    @field_validator("partitions")
-    @classmethod
-    def _partitions(cls, value: list[str]) -> list[str]:
-        for spec in value:
-            parse_partition(spec)  # a bad name is refused with the form, before anything runs
-        return value
-
 
 @flow(name="cancel-reassignment", retries=0)
 async def cancel_reassignment(cluster: str, params: CancelParams) -> CancelReport:
@@ -68,7 +62,7 @@ async def cancel_reassignment(cluster: str, params: CancelParams) -> CancelRepor
     otherwise the active run notices the reverts, stops and cleans its own throttles.
     """
     block = await load_cluster(cluster)
-    requested = [parse_partition(p) for p in params.partitions]
+    requested = [parse_partition(p) for p in params.partitions or []]
     audit = RunAudit(block, ACTION, actor=params.actor)
     store = journal_store()
     with ClusterOps(block) as ops:

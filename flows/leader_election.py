@@ -6,15 +6,14 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.load import load_cluster
 from kafka_medic.audit import AuditStatus
 from kafka_medic.errors import ActionFailed, ClusterBusy
 from kafka_medic.maintenance.election import election_candidates, election_scope, parse_partition, partition_names
-from kafka_medic.params import LOCK_WAIT
+from kafka_medic.params import LOCK_WAIT, PartitionNames, TopicNames
 from kafka_medic.reports.election import ElectionReport, election_line, election_markdown
-from kafka_medic.settings.validators import TOPIC_NAME_RE
 from tasks.audit import RunAudit
 from tasks.kafka import elect_preferred, read_partitions
 from tasks.locks import cluster_lock
@@ -25,10 +24,10 @@ class ElectLeadersParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    topics: list[str] | None = Field(
+    topics: TopicNames = Field(
         None, description="Only partitions of these topics (default: every topic).", max_length=10_000
     )
-    partitions: list[str] | None = Field(
+    partitions: PartitionNames = Field(
         None,
         description='Only these partitions, written "topic-partition" (e.g. "orders-3"); combined with topics.',
         max_length=100_000,
@@ -38,25 +37,6 @@ class ElectLeadersParams(BaseModel):
         60.0, gt=0, le=3600, description="How long to wait for the new leaders to show up in metadata."
     )
     lock_wait_s: float = LOCK_WAIT
-
-    @field_validator("topics")
-    @classmethod
-    def _topics(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        for t in value:
-            if not TOPIC_NAME_RE.match(t):
-                raise ValueError(f"not a valid Kafka topic name: {t!r}")
-        return sorted(set(value))
-
-    @field_validator("partitions")
-    @classmethod
-    def _partitions(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        for spec in value:
-            parse_partition(spec)
-        return sorted(set(value))
 
 
 DEFAULT_ELECT = ElectLeadersParams()  # frozen: safe to share as a default
@@ -92,8 +72,7 @@ async def preferred_leader_election(cluster: str, params: ElectLeadersParams = D
         try:
             await _elect(block, params, report, audit)
         except ClusterBusy as exc:
-            report.status, report.summary = "busy", str(exc)
-            await audit(AuditStatus.SKIPPED, report.summary, why="busy")
+            report.status, report.summary = "busy", await audit.busy(exc)
     report.audit = audit.records
     await acreate_markdown_artifact(
         key=f"leader-election-{cluster}", markdown=election_markdown(report),

@@ -20,30 +20,23 @@ import uuid
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from blocks.kafka_cluster import KafkaCluster
 from blocks.load import load_cluster
 from kafka_medic.audit import AuditStatus, brief
 from kafka_medic.errors import ClusterBusy, ConfigError, MedicError, SafetyError
-from kafka_medic.executor import ClusterOps, ExecutionOptions, ExecutionResult, JournalStore, inspect
-from kafka_medic.executor.batching import estimate_seconds, waves
+from kafka_medic.executor import ClusterOps, ExecutionOptions, JournalStore, inspect
 from kafka_medic.executor.isr import capped
-from kafka_medic.planner import DrainRequest, Plan, ReplaceRequest, partition_sizes, plan_moves
-from kafka_medic.reports.reassign import (
-    ReassignmentIncomplete,
-    ReassignReport,
-    cost_markdown,
-    plan_rows,
-    result_markdown,
-)
+from kafka_medic.planner import DrainRequest, Plan, PlanningError, ReplaceRequest, plan_moves
+from kafka_medic.reports.reassign import ReassignmentIncomplete, ReassignReport, first_notes, result_markdown
 from kafka_medic.reports.verify import IsrNotFull
 from kafka_medic.safety import validate_plan
 from kafka_medic.snapshot import ClusterSnapshot
 from tasks.audit import RunAudit
 from tasks.locks import LockHandle, cluster_lock
-from tasks.reassign import adopt_task, execute_task, preexisting_throttles, snapshot_task
+from tasks.reassign import adopt_task, execute_task, publish_plan, snapshot_task
 from tasks.state import cluster_state, journal_store
 from tasks.verify import wait_isr_full
 
@@ -106,6 +99,15 @@ class ReassignParams(BaseModel):
         return ReplaceRequest(old_broker=self.old_broker, new_broker=self.new_broker)
 
     @property
+    def caps(self) -> tuple[int, int]:
+        """Concurrent moves (per broker, per cluster)."""
+        return self.max_moves_per_broker, self.max_moves_per_cluster
+
+    @property
+    def request_record(self) -> dict[str, Any]:
+        return self.planner_request().model_dump()
+
+    @property
     def involved(self) -> tuple[int, ...]:
         if self.kind == "drain":
             return tuple(sorted(set(self.brokers)))
@@ -153,16 +155,17 @@ async def reassign(cluster: str, request: ReassignParams) -> ReassignReport:
                 report.journal = await inspect(ops, store, cluster)
                 snapshot = await snapshot_task(ops)
                 plan = plan_checked(snapshot, params)
-                await _describe_plan(report, ops, snapshot, plan, params, rate)
+                await _publish(report, ops, snapshot, plan, params, rate)
                 report.summary = f"dry run: {plan.summary()}; nothing was changed"
             else:
                 async with cluster_lock(cluster, wait_s=params.lock_wait_s) as lock:
                     await _run_locked(report, ops, store, block, params, rate, audit, lock)
         except ClusterBusy as exc:
-            report.status, report.summary = "busy", str(exc)
-            await audit(AuditStatus.SKIPPED, str(exc), request=params.model_dump(), why="busy")
+            report.status, report.summary = "busy", await audit.busy(exc, request=params.model_dump())
         except SafetyError as exc:  # refused before anything moved (unsafe plan, foreign reassignment)
             report.status, report.summary = "refused", f"reassignment refused: {exc}"
+            if isinstance(exc, PlanningError):  # which partitions could not be placed, and why
+                report.plan = {"moves": [], "unplaceable": [u.to_dict() for u in exc.unplaceable]}
             await audit(AuditStatus.REFUSED, report.summary, request=params.model_dump())
     report.audit = audit.records
     report.elapsed_s = round(time.monotonic() - t0, 3)
@@ -170,39 +173,10 @@ async def reassign(cluster: str, request: ReassignParams) -> ReassignReport:
     return report
 
 
-async def _describe_plan(
+async def _publish(
     report: ReassignReport, ops: ClusterOps, snapshot: ClusterSnapshot, plan: Plan, params: ReassignParams, rate: int
 ) -> None:
-    """The plan's figures on the report, and its table and cost as artifacts."""
-    cluster = snapshot.cluster
-    sizes = partition_sizes(snapshot, [(m.topic, m.partition) for m in plan.moves])
-    leaders = {(m.topic, m.partition): -1 for m in plan.moves}
-    p = snapshot.partitions
-    if not p.empty:
-        for t, n, ldr in zip(p["topic"], p["partition"], p["leader"], strict=True):
-            if (t, int(n)) in leaders:
-                leaders[(t, int(n))] = int(ldr)
-    plan_waves = waves(
-        plan.moves, leaders=leaders, alive=snapshot.alive_broker_ids, max_per_broker=params.max_moves_per_broker,
-        max_per_cluster=params.max_moves_per_cluster,
-    )  # fmt: skip
-    report.moves = len(plan.moves)
-    report.plan = plan.to_dict()
-    report.estimated_copy_s = estimate_seconds(plan.moves, sizes, rate)
-    report.waves = len(plan_waves)
-    report.preexisting_throttles = await preexisting_throttles(ops, plan, snapshot) if plan.moves else []
-    await acreate_table_artifact(
-        key=f"reassign-plan-{cluster}", table=plan_rows(plan, snapshot) or [{"partition": "(nothing to move)"}],
-        description=f"Reassignment plan for {cluster}: {plan.summary()}",
-    )  # fmt: skip
-    caps = (params.max_moves_per_broker, params.max_moves_per_cluster)
-    markdown = cost_markdown(
-        cluster, params.planner_request().model_dump(), params.dry_run, caps, plan, rate, report.estimated_copy_s,
-        report.waves, report.preexisting_throttles, report.journal,
-    )  # fmt: skip
-    await acreate_markdown_artifact(
-        key=f"reassign-cost-{cluster}", markdown=markdown, description=f"Cost of the reassignment on {cluster}"
-    )
+    await publish_plan(report, ops, snapshot, plan, rate=rate, caps=params.caps, request=params.request_record)
 
 
 async def _run_locked(
@@ -223,7 +197,7 @@ async def _run_locked(
         await audit(AuditStatus.REFUSED, f"reassignment refused: {exc}", request=params.model_dump())
         report.audit = audit.records
         raise
-    await _describe_plan(report, ops, snapshot, plan, params, rate)
+    await _publish(report, ops, snapshot, plan, params, rate)
     details = {"request": params.model_dump(), "cost": plan.cost.to_dict(), "throttle_bytes_per_sec": rate}
     if not plan.moves:
         report.status, report.summary = "nothing_to_do", f"nothing to move: {plan.summary()}"
@@ -250,7 +224,7 @@ async def _run_locked(
     if not result.ok:
         report.status, report.summary = result.status, f"reassignment {result.summary()}"
         await _finish(report, audit, AuditStatus.FAILED, details, outcome)
-        raise ReassignmentIncomplete(report.summary + _first_notes(result), report)
+        raise ReassignmentIncomplete(report.summary + first_notes(result), report)
     verify_timeout = params.verify_timeout_s or block.policy.verify_timeout_s
     try:
         verify = await wait_isr_full(block, partitions=[(m.topic, m.partition) for m in plan.moves],
@@ -274,13 +248,3 @@ async def _finish(
         key=f"reassign-result-{report.cluster}", markdown=result_markdown(report),
         description=f"Reassignment result on {report.cluster}",
     )  # fmt: skip
-
-
-def _first_notes(result: ExecutionResult) -> str:
-    bits = []
-    if result.failed:
-        bits.append("failed: " + capped([f"{k} ({v})" for k, v in result.failed.items()], limit=5, sep="; "))
-    if result.still_running:
-        bits.append("still running: " + capped(result.still_running, limit=10))
-    bits += result.notes[:3]
-    return ("; " + "; ".join(bits)) if bits else ""

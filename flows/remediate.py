@@ -223,7 +223,7 @@ async def dispatch(
                 remediate, {"cluster": block.name, "decision": params}, cluster=block.name,
                 tags=[f"remedy:{d.remedy.value}"], in_process=_replace_directly if direct else None,
             )  # fmt: skip
-            out.append({**base, **started})
+            out.append({**base, **started.to_record()})
         except Exception as exc:
             logger.error("[%s] remediation %s of broker %s failed: %s", block.name, d.remedy, d.broker_id, exc)
             out.append({**base, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})

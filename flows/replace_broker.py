@@ -27,37 +27,32 @@ locks are released on every path. The judgments themselves are pure (:mod:`kafka
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
-from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
-from blocks.kafka_cluster import KafkaCluster
 from blocks.load import aload_replacer, load_cluster
 from kafka_medic.audit import AuditStatus
 from kafka_medic.errors import ClusterBusy
 from kafka_medic.heal import (
     REPLACE_ACTION,
-    RESTART_ACTION,
     broker_row,
     heal_findings,
     maybe_dead,
     refusal_reasons,
     restart_action,
     row_host,
-    still_broken,
 )
-from kafka_medic.replacers import Replacer, ReplacerError
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceFailed, ReplaceStatus, outcome_markdown
 from tasks.audit import RunAudit
 from tasks.collect import look_now
-from tasks.locks import LockHandle, cluster_lock
+from tasks.locks import cluster_lock
+from tasks.rungs import HealRun, replace_rung, restart_rung
 from tasks.state import cluster_state
-from tasks.verify import verify_after, wait_in_sync, wait_registered
 
 
 class ReplaceBrokerParams(BaseModel):
@@ -94,33 +89,6 @@ class ReplaceBrokerParams(BaseModel):
     reason: str = Field("", max_length=1000, description="Why (goes to the audit trail).")
 
 
-@dataclass
-class _Run:
-    """One replacement run: what it acts on, its audit trail, the locks it holds, its timings."""
-
-    block: KafkaCluster
-    params: ReplaceBrokerParams
-    audit: RunAudit
-    replacer: Replacer
-    verify_s: float
-    handles: list[LockHandle] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    t_start: float = field(default_factory=time.monotonic)
-
-    def held(self) -> None:
-        """Before each mutating step: stop if a lock's lease could not be kept."""
-        for h in self.handles:
-            h.ensure_held()
-
-    def result(self, status: ReplaceStatus, message: str, **extra: Any) -> ReplaceBrokerResult:
-        self.timings["total_s"] = round(time.monotonic() - self.t_start, 3)
-        get_run_logger().info("[%s] broker %s: %s: %s", self.block.name, self.params.broker_id, status.value, message)
-        return ReplaceBrokerResult(
-            cluster=self.block.name, broker_id=self.params.broker_id, status=status, message=message,
-            dry_run=self.params.dry_run, timings=dict(self.timings), audit=self.audit.records, **extra,
-        )  # fmt: skip
-
-
 @flow(name="replace-broker", retries=0)
 async def replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceBrokerResult:
     """Replace one broker of ``cluster`` (see the module docstring for the guarantees)."""
@@ -148,8 +116,12 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
     block = await load_cluster(cluster)
     b = params.broker_id
     # A missing or mistyped replacer fails here, before any lock is taken.
-    run = _Run(block, params, RunAudit(block, REPLACE_ACTION, actor=params.actor, brokers=(b,)),
-               await aload_replacer(block), params.verify_timeout_s or block.policy.verify_timeout_s)  # fmt: skip
+    run = HealRun(
+        block, b, RunAudit(block, REPLACE_ACTION, actor=params.actor, brokers=(b,)), await aload_replacer(block),
+        verify_s=params.verify_timeout_s or block.policy.verify_timeout_s, register_timeout_s=params.register_timeout_s,
+        restart_check_s=params.restart_check_s, reason=params.reason,
+    )  # fmt: skip
+    result = functools.partial(run.result, dry_run=params.dry_run)
     audit, state = run.audit, cluster_state(cluster)
     cooldown_s = params.cooldown_s if params.cooldown_s is not None else block.policy.replacement_cooldown_s
 
@@ -161,7 +133,7 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
                     run.handles.append(await stack.enter_async_context(cluster_lock(cluster, kind=kind)))
             except ClusterBusy as exc:
                 await audit(AuditStatus.SKIPPED, f"broker {b} not replaced: {exc}", reason=params.reason, why="busy")
-                return run.result(ReplaceStatus.BUSY, str(exc))
+                return result(ReplaceStatus.BUSY, str(exc))
 
         remaining = await state.cooldown_remaining(REPLACE_ACTION, cooldown_s)
         run.timings["prepare_s"] = round(time.monotonic() - run.t_start, 3)  # block, replacer, locks, cooldown
@@ -172,7 +144,7 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
             )
             await audit(AuditStatus.SKIPPED, msg, why="cooldown", remaining_s=round(remaining, 1),
                         dry_run=params.dry_run)  # fmt: skip
-            return run.result(ReplaceStatus.SKIPPED, msg, remaining_cooldown_s=round(remaining, 1))
+            return result(ReplaceStatus.SKIPPED, msg, remaining_cooldown_s=round(remaining, 1))
 
         t0 = time.monotonic()
         look = await look_now(block)
@@ -181,12 +153,12 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
         if params.require_finding and not heal_findings(look.evaluation, b):
             msg = f"broker {b} no longer needs healing (a fresh health check finds nothing to act on)"
             await audit(AuditStatus.SKIPPED, msg, why="not needed", dry_run=params.dry_run)
-            return run.result(ReplaceStatus.SKIPPED, msg)
+            return result(ReplaceStatus.SKIPPED, msg)
         reasons, partitions = refusal_reasons(look.snapshot, look.evaluation, b)
         if reasons:
             msg = f"refusing to replace broker {b}: " + "; ".join(reasons)
             await audit(AuditStatus.REFUSED, msg, partitions=partitions[:200], dry_run=params.dry_run)
-            return run.result(ReplaceStatus.REFUSED, msg, partitions=partitions)
+            return result(ReplaceStatus.REFUSED, msg, partitions=partitions)
 
         host = row_host(row)
         restart = params.try_restart_first and run.replacer.supports_restart and maybe_dead(row)
@@ -197,22 +169,22 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
             first = "restart it first (it may only be hung), then " if restart else ""
             msg = f"dry run: would {first}replace broker {b}: {plan.summary}"
             await audit(AuditStatus.PLANNED, msg, plan=plan.to_record(), reason=params.reason, dry_run=True)
-            return run.result(ReplaceStatus.PLANNED, msg, outcome=plan.to_record())
+            return result(ReplaceStatus.PLANNED, msg, outcome=plan.to_record())
 
         try:
             if restart:
-                fixed = await _restart_first(run, host)
+                fixed = await restart_rung(run, host)
                 if fixed is not None:
-                    return run.result(ReplaceStatus.RESTARTED, fixed)
+                    return result(ReplaceStatus.RESTARTED, fixed)
                 # the restart did not help: judge safety again on the state it left
                 look = await look_now(block)
                 reasons, partitions = refusal_reasons(look.snapshot, look.evaluation, b)
                 if reasons:
                     msg = f"refusing to replace broker {b} after its restart: " + "; ".join(reasons)
                     await audit(AuditStatus.REFUSED, msg, partitions=partitions[:200])
-                    return run.result(ReplaceStatus.REFUSED, msg, partitions=partitions)
+                    return result(ReplaceStatus.REFUSED, msg, partitions=partitions)
                 host = row_host(broker_row(look.snapshot, b)) or host
-            return await _replace(run, host)
+            return await replace_rung(run, host)
         except ReplaceFailed:
             raise
         except Exception as exc:  # anything unexpected after a change may have been made
@@ -221,65 +193,3 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
             raise ReplaceFailed(msg) from exc
 
 
-async def _replace(run: _Run, host: str) -> ReplaceBrokerResult:
-    b, audit = run.params.broker_id, run.audit
-    run.held()
-    # The audit is a trail, not a gate (a failed write never stopped an action): the "started"
-    # record is stamped now and written while the replacer starts, instead of before it.
-    what = f"replacing broker {b} ({run.replacer.kind} replacer)"
-    started = asyncio.create_task(audit(AuditStatus.STARTED, what, reason=run.params.reason, host=host))
-    t0 = time.monotonic()
-    try:
-        try:
-            outcome = await asyncio.to_thread(run.replacer.replace, b, host)
-        finally:
-            await started  # "started" lands before any "failed"/"finished" record
-    except ReplacerError as exc:
-        changed = {True: "something was changed", False: "nothing was changed", None: "it may have changed things"}
-        msg = f"replacer failed for broker {b} ({changed[exc.changed]}): {exc}"
-        await audit(AuditStatus.FAILED, msg, changed=exc.changed, replacer=exc.details)
-        raise ReplaceFailed(msg) from exc
-    run.timings["replace_s"] = round(time.monotonic() - t0, 3)
-    try:
-        run.timings["register_s"] = round(await wait_registered(run.block, b, run.params.register_timeout_s), 3)
-        run.held()
-        run.timings.update(await verify_after(run.block, b, run.verify_s))
-    except TimeoutError as exc:
-        msg = f"broker {b} was replaced ({outcome.summary}) but did not recover: {exc}"
-        await audit(AuditStatus.FAILED, msg, outcome=outcome.to_record(), timings=run.timings)
-        raise ReplaceFailed(msg) from exc
-    await cluster_state(run.block.name).record_success(REPLACE_ACTION)
-    msg = f"broker {b} replaced and back in sync: {outcome.summary}"
-    await audit(AuditStatus.FINISHED, msg, outcome=outcome.to_record(), timings=run.timings)
-    return run.result(ReplaceStatus.REPLACED, msg, outcome=outcome.to_record())
-
-
-async def _restart_first(run: _Run, host: str) -> str | None:
-    """Restart the broker; return a message if that healed it, None if it still needs replacing.
-
-    "Healed" means: registered again, its replicas back in sync, and no liveness or disk finding
-    about it. Latency/idle outliers are NOT judged here: a JVM that just started is cold and slow
-    for a while. If it stays degraded, a later health check decides again, and because this
-    restart is remembered (``restart_action``) the next attempt replaces instead of restarting.
-    """
-    b, audit, params = run.params.broker_id, run.audit, run.params
-    run.held()
-    await audit(AuditStatus.STARTED, f"restarting broker {b} before replacing it", action=RESTART_ACTION)
-    t0 = time.monotonic()
-    try:
-        await asyncio.to_thread(run.replacer.restart, b, host)
-        await wait_registered(run.block, b, params.restart_check_s)
-        run.timings["in_sync_s"] = round(await wait_in_sync(run.block, b, min(run.verify_s, params.restart_check_s)), 3)
-    except (ReplacerError, TimeoutError) as exc:
-        await audit(AuditStatus.FAILED, f"restart did not bring broker {b} back: {exc}", action=RESTART_ACTION)
-        return None
-    run.timings["restart_s"] = round(time.monotonic() - t0, 3)
-    await cluster_state(run.block.name).record_success(restart_action(b))
-    still = still_broken((await look_now(run.block)).evaluation, b)
-    if still:
-        await audit(AuditStatus.FAILED, f"broker {b} is still unhealthy after a restart ({still[0].summary}); "
-                    "replacing it", action=RESTART_ACTION)  # fmt: skip
-        return None
-    msg = f"broker {b} restarted and back in sync; no replacement needed"
-    await audit(AuditStatus.FINISHED, msg, action=RESTART_ACTION, timings=run.timings)
-    return msg

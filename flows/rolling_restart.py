@@ -14,7 +14,7 @@ import time
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.kafka_cluster import KafkaCluster
 from blocks.load import aload_replacer, load_cluster
@@ -22,7 +22,7 @@ from kafka_medic.audit import AuditStatus
 from kafka_medic.errors import ActionFailed, ClusterBusy, ConfigError
 from kafka_medic.maintenance.election import election_candidates
 from kafka_medic.maintenance.restart import host_of, restart_blockers, restart_targets
-from kafka_medic.params import LOCK_WAIT
+from kafka_medic.params import LOCK_WAIT, BrokerOrder
 from kafka_medic.replacers import Replacer
 from kafka_medic.reports.restart import RestartStep, RollingRestartReport, restart_markdown
 from tasks.audit import RunAudit
@@ -38,7 +38,7 @@ class RollingRestartParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    brokers: list[int] | None = Field(
+    brokers: BrokerOrder = Field(
         None, description="Broker ids, restarted in this order (default: every broker, by id).", max_length=10_000
     )
     dry_run: bool = Field(True, description="Only check the cluster and list the steps; restart nothing.")
@@ -50,19 +50,6 @@ class RollingRestartParams(BaseModel):
         True, description="Run a preferred leader election at the end (restarts leave leadership skewed)."
     )
     lock_wait_s: float = LOCK_WAIT
-
-    @field_validator("brokers")
-    @classmethod
-    def _brokers(cls, value: list[int] | None) -> list[int] | None:
-        if value is None:
-            return None
-        if not value:
-            raise ValueError("list at least one broker id, or leave brokers unset for all")
-        if any(b < 0 for b in value):
-            raise ValueError("broker ids must be >= 0")
-        if len(set(value)) != len(value):
-            raise ValueError("a broker id is listed twice")
-        return value
 
 
 DEFAULT_RESTART = RollingRestartParams()  # frozen: safe to share as a default
@@ -123,8 +110,7 @@ async def rolling_restart(cluster: str, params: RollingRestartParams = DEFAULT_R
         try:
             await _restart_all(block, params, report, audit, replacer)
         except ClusterBusy as exc:
-            report.status, report.summary = "busy", str(exc)
-            await audit(AuditStatus.SKIPPED, report.summary, brokers=targets, why="busy")
+            report.status, report.summary = "busy", await audit.busy(exc, brokers=targets)
     report.audit = audit.records
     await acreate_markdown_artifact(key=f"rolling-restart-{cluster}", markdown=restart_markdown(report))
     get_run_logger().info("[%s] %s", cluster, report.summary)
@@ -162,7 +148,7 @@ async def _restart_all(
                                    summary=outcome.get("summary", ""))  # fmt: skip
                 report.steps.append(step)
                 await audit(AuditStatus.FINISHED, f"broker {broker_id} restarted; ISR full after {isr_s:.0f} s",
-                            brokers=[broker_id], **step.model_dump())  # fmt: skip
+                            brokers=[broker_id], step=step.model_dump())  # fmt: skip
                 await aupdate_progress_artifact(progress, 100.0 * (i + 1) / len(targets))
                 if i + 1 < len(targets) and params.settle_s:
                     await asyncio.sleep(params.settle_s)

@@ -76,8 +76,7 @@ async def undrain_broker(cluster: str, params: UndrainParams) -> DrainReport:
         try:
             await _move_back(block, params, moves, report, audit)
         except ClusterBusy as exc:
-            report.status, report.summary = "busy", str(exc)
-            await audit(AuditStatus.SKIPPED, report.summary, why="busy")
+            report.status, report.summary = "busy", await audit.busy(exc)
             return await _publish(report, audit)
         except SafetyError as exc:  # refused before anything moved
             report.status, report.summary = "refused", f"undrain of broker {b} refused: {exc}"

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.load import load_cluster
+from kafka_medic.params import BrokerSet
 from kafka_medic.reports.what_if import WhatIfReport, move_rows, report_markdown
 from kafka_medic.what_if import what_if_report
 from tasks.collect import look_now
@@ -22,14 +23,7 @@ class WhatIfParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    broker_ids: list[int] = Field(..., min_length=1, max_length=10_000, description="Brokers to simulate as dead.")
-
-    @field_validator("broker_ids")
-    @classmethod
-    def _ids(cls, value: list[int]) -> list[int]:
-        if any(b < 0 for b in value):
-            raise ValueError("broker ids must be >= 0")
-        return sorted(set(value))
+    broker_ids: BrokerSet = Field(..., min_length=1, max_length=10_000, description="Brokers to simulate as dead.")
 
 
 @flow(name="what-if", timeout_seconds=600, retries=0)

@@ -20,14 +20,15 @@ failed        failed, timed_out, partial, cancelled, stopped, isr_not_full    1
 ============  ==============================================================  =========
 
 Errors raised before anything runs: bad input or configuration (``ConfigError``, pydantic
-validation, unknown cluster) exit 2; the Prefect API unreachable exits 2 with its URL; Ctrl-C 130.
+validation, unknown cluster, a sandbox command that cannot be done) exit 2; the Prefect API
+unreachable exits 2 with its URL; Ctrl-C 130.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
 
-from kafka_medic.errors import ActionFailed, ClusterBusy, ConfigError, CoordinationError, SafetyError
+from kafka_medic.errors import ActionFailed, ClusterBusy, ConfigError, CoordinationError, SafetyError, SandboxError
 
 
 class Outcome(StrEnum):
@@ -87,6 +88,6 @@ def error_exit_code(exc: BaseException) -> ExitCode:
         return ExitCode.REFUSED
     if isinstance(exc, ClusterBusy):
         return ExitCode.NOT_NOW
-    if isinstance(exc, ConfigError | CoordinationError):
+    if isinstance(exc, ConfigError | CoordinationError | SandboxError):
         return ExitCode.BAD_INPUT
     return ExitCode.FAILED

@@ -100,3 +100,10 @@ class RunAudit:
             await anotice(self.cluster, record.action, status.value, record.summary, brokers=record.brokers,
                           secrets=self._secrets, statuses=frozenset({status.value}))  # fmt: skip
         return record
+
+    async def busy(self, exc: BaseException, **details: Any) -> str:
+        """The outcome convention's "busy": another action holds the cluster's lock, nothing changed.
+        Audited ``skipped`` (``why="busy"``, no notice: it recurs); returns the summary for the report."""
+        summary = str(exc)
+        await self(AuditStatus.SKIPPED, summary, why="busy", **details)
+        return summary

@@ -42,6 +42,7 @@ import contextlib
 import contextvars
 import logging
 import math
+import os
 import random
 import threading
 import time
@@ -59,13 +60,16 @@ from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from blocks.api import describe_http_error, prefect_api_errors
-from kafka_medic.errors import ClusterBusy, CoordinationError, LockLost
+from kafka_medic.errors import ClusterBusy, ConfigError, CoordinationError, LockLost
 from kafka_medic.naming import LockKind, limit_name
 
 logger = logging.getLogger("kafka_medic.locks")
 
 DEFAULT_LEASE_S = 300.0
 MIN_LEASE_S = 60.0  # the server refuses shorter leases
+#: Operators may shorten the lease (faster reclaim of a crashed holder's lock, more renewals):
+#: ``KAFKA_MEDIC_LOCK_LEASE_S`` (60-86400 s); the reliability tests use the 60 s minimum.
+LEASE_ENV = "KAFKA_MEDIC_LOCK_LEASE_S"
 MAX_WAIT_S = 24 * 3600.0
 _POLL_FIRST_S = 0.1
 _POLL_MAX_S = 1.0
@@ -329,9 +333,18 @@ def _enter_held(name: str) -> contextvars.Token[frozenset[str]]:
     return _held.set(held | {name})
 
 
+def default_lease_s() -> float:
+    """The lease of every lock: ``$KAFKA_MEDIC_LOCK_LEASE_S`` or 300 s."""
+    raw = os.environ.get(LEASE_ENV, "").strip()
+    try:
+        return float(raw) if raw else DEFAULT_LEASE_S
+    except ValueError:
+        raise ConfigError(f"{LEASE_ENV} must be a number of seconds (60-86400), got {raw!r}") from None
+
+
 @asynccontextmanager
 async def cluster_lock(
-    cluster_name: str, *, wait_s: float = 0, kind: LockKind = "mutate", lease_s: float = DEFAULT_LEASE_S
+    cluster_name: str, *, wait_s: float = 0, kind: LockKind = "mutate", lease_s: float | None = None
 ) -> AsyncIterator[LockHandle]:
     """Hold the cluster's lock (``kind="mutate"`` or ``"replace"``) for the ``async with`` body.
 
@@ -339,7 +352,9 @@ async def cluster_lock(
     ``wait_s>0`` retries for at most that long, then raises ClusterBusy. A missing limit is created
     first; a disabled or resized one raises :class:`CoordinationError` (never runs unprotected).
     The lock is released when the body ends, also on exceptions and cancellation. Not re-entrant.
+    ``lease_s``: default :func:`default_lease_s`; the lease is renewed in the background.
     """
+    lease_s = default_lease_s() if lease_s is None else lease_s
     _check_lock_args(wait_s, lease_s)
     name = limit_name(cluster_name, kind)
     token = _enter_held(name)

@@ -8,7 +8,12 @@ import time
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+from prefect.artifacts import (
+    acreate_markdown_artifact,
+    acreate_progress_artifact,
+    acreate_table_artifact,
+    aupdate_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
@@ -26,6 +31,7 @@ from kafka_medic.executor import (
 from kafka_medic.executor.throttles import needed_for
 from kafka_medic.executor.transient import call_with_retries
 from kafka_medic.planner import Move, Plan
+from kafka_medic.reports.reassign import ReassignReport, cost_markdown, fill_plan_figures, plan_rows
 from kafka_medic.snapshot import ClusterSnapshot
 
 RETRY: dict[str, Any] = {
@@ -88,3 +94,24 @@ async def preexisting_throttles(ops: ClusterOps, plan: Plan, snapshot: ClusterSn
         shown = v if isinstance(v, str) else ",".join(sorted(f"{p}:{b}" for _, p, b in v))
         out.append(f"topic {t}: {c}={shown[:200]}")
     return out
+
+
+async def publish_plan(
+    report: ReassignReport, ops: ClusterOps, snapshot: ClusterSnapshot, plan: Plan, *, rate: int,
+    caps: tuple[int, int], request: dict[str, Any],
+) -> None:  # fmt: skip
+    """The plan on the report (figures, throttles someone else set) and in the UI (plan table, cost)."""
+    cluster = snapshot.cluster
+    fill_plan_figures(report, snapshot, plan, rate, caps)
+    report.preexisting_throttles = await preexisting_throttles(ops, plan, snapshot) if plan.moves else []
+    await acreate_table_artifact(
+        key=f"reassign-plan-{cluster}", table=plan_rows(plan, snapshot) or [{"partition": "(nothing to move)"}],
+        description=f"Reassignment plan for {cluster}: {plan.summary()}",
+    )  # fmt: skip
+    markdown = cost_markdown(
+        cluster, request, report.dry_run, caps, plan, rate, report.estimated_copy_s, report.waves,
+        report.preexisting_throttles, report.journal,
+    )  # fmt: skip
+    await acreate_markdown_artifact(
+        key=f"reassign-cost-{cluster}", markdown=markdown, description=f"Cost of the reassignment on {cluster}"
+    )

@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import ElectionType, TopicPartition
@@ -135,9 +136,32 @@ def prefect_server() -> Iterator[None]:
 
 
 @pytest.fixture
+def hook() -> Iterator[Any]:
+    """A local webhook receiver for pages and notices (:mod:`tests.webhook`; imported here lazily so the
+    unit tests never import Prefect)."""
+    from tests.webhook import webhook_receiver
+
+    with webhook_receiver() as received:
+        yield received
+
+
+@pytest.fixture
 def anyio_backend() -> str:
     """Async tests (``@pytest.mark.anyio``) run on asyncio, like Prefect itself."""
     return "asyncio"
+
+
+#: tests/<folder>/... -> marker <folder>: ``pytest -m unit`` runs what ``pytest tests/unit`` runs.
+LAYER_MARKERS = ("unit", "core", "blocks", "tasks", "flows", "deployments", "e2e")
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers set by folder: each test is marked with the layer it tests (see the README's Tests)."""
+    for item in items:
+        parts = Path(str(item.fspath)).resolve().relative_to(_TESTS).parts
+        if len(parts) > 1 and parts[0] in LAYER_MARKERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,4 +1,5 @@
-"""A real ``prefect server start`` for a test package, and helpers shared by tests/deployments, tests/flows/maintenance and tests/e2e/ui.
+"""A real ``prefect server start`` for a test package, and helpers shared by the tests that need one
+(tests/deployments, tests/flows/maintenance, tests/e2e/ui).
 
 Why not the session's ``prefect_test_harness``: schedules only fire on a real server, and served
 deployments run in subprocesses that must reach the same API (the harness is in-process state).
@@ -19,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from deployments.local_server import LocalPrefectServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,9 +37,24 @@ def local_prefect(home: Path) -> Iterator[LocalPrefectServer]:
     server.start(timeout_s=SERVER_START_S)
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield server
+            try:
+                yield server
+            finally:
+                drain_prefect_workers()
     finally:
         server.stop()
+
+
+def drain_prefect_workers(timeout_s: float = 15.0) -> None:
+    """Deliver the events and logs this process still holds for the current server, bounded, before it
+    stops. Otherwise Prefect's events worker keeps them for a server that is gone, and the session's
+    test harness waits for them forever when it drains every worker at its own exit."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    EventsWorker.drain_all(timeout=timeout_s)
+    with contextlib.suppress(RuntimeError):  # not started in this process
+        APILogWorker.drain_all(timeout=timeout_s)
 
 
 def child_env(server: LocalPrefectServer, **extra: str) -> dict[str, str]:
@@ -127,3 +145,29 @@ def poll(pred: Callable[[], Any], timeout_s: float, what: str, interval_s: float
     from tests.waiting import wait_until
 
     return wait_until(pred, timeout_s=timeout_s, what=what, interval_s=interval_s)
+
+
+@pytest.fixture(scope="package")
+def medic_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrefectServer]:
+    """One real Prefect server per test package that imports this fixture into its conftest.
+
+    Package scope, not session: the session's ``prefect_test_harness`` (other packages) must see its
+    own settings again once these tests are done.
+    """
+    with local_prefect(tmp_path_factory.mktemp("prefect-home")) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox_cluster_name(medic_server: LocalPrefectServer, healthy_sandbox: Any) -> str:
+    """A fresh KafkaCluster block (observe mode, sandbox replacer, limits) on the healthy test sandbox.
+
+    Degraded-broker outlier rules are muted (a broker restarted by the previous test is an idle-ratio
+    outlier for a while on a loaded 2-core machine); they have tests of their own.
+    """
+    from kafka_medic.policy import HealthPolicy
+    from tests.policies import QUIET_DEGRADED
+
+    name = unique_cluster()
+    save_sandbox_cluster(healthy_sandbox, name, policy=HealthPolicy(**QUIET_DEGRADED))
+    return name

@@ -68,6 +68,7 @@ from kafka_medic.aws.errors import (
 )
 from kafka_medic.aws.route53 import RecordChange, check_zone, fqdn, normalize_zone_id, upsert_a_record
 from kafka_medic.errors import ConfigError
+from kafka_medic.waiting import NotYet, WaitTimeout, poll
 
 REPLACES_TAG = "kafka-medic:replaces"
 REPLACEABLE_STATES: frozenset[str] = frozenset({"running", "stopped"})
@@ -605,17 +606,20 @@ def replace_instance(
                 launch_spec=first_spec,
             ) from exc
         log(f"terminate {instance_id} requested")
-        while True:
+
+        def terminated() -> None:
             state, _ = _instance_state(ec2_client, instance_id, log)
-            if state in ("terminated", "absent"):
-                break
-            if deadline.expired():
-                raise failed(
-                    AwsTimeoutError,
-                    f"still {state} after {wait_timeout_s:.0f}s of waiting for "
-                    "termination (the old instance may still be shutting down)",
-                )
-            deadline.sleep(poll_s)
+            if state not in ("terminated", "absent"):
+                raise NotYet(state)
+
+        try:
+            poll(terminated, timeout_s=deadline.remaining(), interval_s=poll_s, what=f"{instance_id} terminated")
+        except WaitTimeout as exc:
+            raise failed(
+                AwsTimeoutError,
+                f"still {exc.last} after {wait_timeout_s:.0f}s of waiting for "
+                "termination (the old instance may still be shutting down)",
+            ) from None
         log(f"old instance {instance_id} terminated")
 
     with log.timed("launch"):
@@ -748,10 +752,10 @@ def _wait_running(
     failed: _Fail,
 ) -> dict[str, Any]:
     """Poll until the new instance is running; EC2 may not list it for a moment (eventual consistency)."""
-    while True:
+
+    def running() -> dict[str, Any]:
         state, inst = _instance_state(ec2_client, new_id, log)
         if state == "running" and inst is not None:
-            log(f"new instance {new_id} is running with ip {inst.get('PrivateIpAddress')}")
             return inst
         if state in ("shutting-down", "terminated", "stopping", "stopped"):
             reason = (inst or {}).get("StateReason", {}).get("Message", "no reason given")
@@ -761,14 +765,19 @@ def _wait_running(
                 spec=spec,
                 new_id=new_id,
             )
-        if deadline.expired():
-            raise failed(
-                AwsTimeoutError,
-                f"new instance {new_id} still {state} when the {wait_timeout_s:.0f}s budget ran out",
-                spec=spec,
-                new_id=new_id,
-            )
-        deadline.sleep(poll_s)
+        raise NotYet(state)
+
+    try:
+        inst = poll(running, timeout_s=deadline.remaining(), interval_s=poll_s, what=f"{new_id} running")
+    except WaitTimeout as exc:
+        raise failed(
+            AwsTimeoutError,
+            f"new instance {new_id} still {exc.last} when the {wait_timeout_s:.0f}s budget ran out",
+            spec=spec,
+            new_id=new_id,
+        ) from None
+    log(f"new instance {new_id} is running with ip {inst.get('PrivateIpAddress')}")
+    return inst
 
 
 def restart_instance(
@@ -805,8 +814,8 @@ def restart_instance(
         ) from exc
     log("reboot requested")
     deadline.sleep(poll_s)
-    status = "unknown"
-    while True:
+
+    def back() -> str:
         try:
             frame = instance_health(ec2_client, [instance_id])
         except AwsCollectionError as exc:
@@ -818,9 +827,6 @@ def restart_instance(
             ) from exc
         row = frame.iloc[0]
         state, status = str(row["state"]), str(row["ec2_status"])
-        if state == "running" and status == "ok":
-            log("running, status checks ok")
-            return RestartResult(instance_id, status, round(deadline.elapsed(), 3), log.steps)
         if state not in ("running", "pending"):
             raise InstanceStateError(
                 f"Instance {instance_id} went {state} after the reboot.",
@@ -828,12 +834,19 @@ def restart_instance(
                 changed=True,
                 steps=log.steps,
             )
-        if deadline.expired():
-            raise AwsTimeoutError(
-                f"Instance {instance_id} rebooted but is {state} with status {status} after "
-                f"{wait_timeout_s:.0f}s; replace it if the broker does not come back.",
-                instance_id=instance_id,
-                changed=True,
-                steps=log.steps,
-            )
-        deadline.sleep(poll_s)
+        if state != "running" or status != "ok":
+            raise NotYet(f"{state} with status {status}")
+        return status
+
+    try:
+        status = poll(back, timeout_s=deadline.remaining(), interval_s=poll_s, what=f"{instance_id} back")
+    except WaitTimeout as exc:
+        raise AwsTimeoutError(
+            f"Instance {instance_id} rebooted but is {exc.last} after "
+            f"{wait_timeout_s:.0f}s; replace it if the broker does not come back.",
+            instance_id=instance_id,
+            changed=True,
+            steps=log.steps,
+        ) from None
+    log("running, status checks ok")
+    return RestartResult(instance_id, status, round(deadline.elapsed(), 3), log.steps)

@@ -19,8 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pandas as pd
@@ -262,57 +261,6 @@ def collect_snapshot(
         default_min_isr=default_min_isr,
     )
     return CollectResult(snap, known, time.monotonic() - t0)
-
-
-def refresh_liveness(
-    cluster: ClusterAccess,
-    base: CollectResult,
-    *,
-    timeout_s: float = 5.0,
-    probe_timeout_s: float | None = None,
-) -> CollectResult | None:
-    """``base`` with what a safety guard judges on read NOW: Metadata (listed brokers, leaders,
-    replicas, ISR) and the listener probes; racks, configs, metrics, log dirs and reassignments are
-    reused from ``base`` (they change slowly and cost most of a full pass).
-
-    Returns None when ``base`` cannot be reused -- it failed to read the cluster, or the cluster
-    now has a topic or broker ``base`` does not know (its min ISR or rack would be a guess): the
-    caller then collects afresh. Raises if the Metadata request fails.
-    """
-    t0 = time.monotonic()
-    snap = base.snapshot
-    if any(i.source == "admin" and i.message.startswith("cluster unreachable") for i in snap.issues):
-        return None
-    admin = make_admin({**cluster.confluent_config(), "socket.timeout.ms": int(timeout_s * 1000)})
-    listed, partitions = read_metadata(admin, timeout_s)
-    known_ids = {int(b) for b in snap.brokers["broker_id"]} if not snap.brokers.empty else set()
-    min_isr_of = snap.partitions.groupby("topic")["min_isr"].first().to_dict() if not snap.partitions.empty else {}
-    referenced = {int(b) for reps in partitions["replicas"] for b in reps} if not partitions.empty else set()
-    topics = set(partitions["topic"]) if not partitions.empty else set()
-    if ({b.broker_id for b in listed} | referenced) - known_ids or topics - set(min_isr_of):
-        return None
-    if not partitions.empty:
-        partitions["min_isr"] = partitions["topic"].map(min_isr_of).astype(int)
-    listener = _probe(listed, probe_timeout_s)
-    registered_ids = {b.broker_id for b in listed}
-    brokers = snap.brokers.copy()
-    ids = brokers["broker_id"].astype(int)
-    brokers["registered"] = [b in registered_ids for b in ids]
-    brokers["listener"] = [listener.get(b) for b in ids]
-    brokers["alive"] = [b in registered_ids and is_alive(True, listener.get(b)) for b in ids]
-    r = snap.replicas
-    sizes: dict[tuple[str, int, int], float] = {}
-    if not r.empty:
-        for t, p, b, v in zip(r["topic"], r["partition"], r["broker_id"], r["size_bytes"], strict=True):
-            sizes[(t, int(p), int(b))] = float(v)
-    fresh = replace(
-        snap,
-        brokers=brokers,
-        partitions=partitions,
-        replicas=explode_replicas(partitions, sizes),
-        taken_at=datetime.now(UTC),
-    )
-    return CollectResult(fresh, dict(base.known_brokers), time.monotonic() - t0)
 
 
 def _racks(key: str, admin: Any, listed: list[BrokerInfo], timeout_s: float) -> dict[int, str | None]:

@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from kafka_medic.errors import ActionFailed
+from kafka_medic.executor import ExecutionResult
+from kafka_medic.executor.batching import estimate_seconds, waves
 from kafka_medic.executor.isr import capped
 from kafka_medic.planner import Plan, partition_sizes
 from kafka_medic.snapshot import ClusterSnapshot
@@ -134,3 +136,34 @@ def result_markdown(report: ReassignReport) -> str:
     if report.verify:
         lines += ["", "## ISR", "", f"- {report.verify.get('message', '')}"]
     return "\n".join(lines)
+
+
+def first_notes(result: ExecutionResult) -> str:
+    bits = []
+    if result.failed:
+        bits.append("failed: " + capped([f"{k} ({v})" for k, v in result.failed.items()], limit=5, sep="; "))
+    if result.still_running:
+        bits.append("still running: " + capped(result.still_running, limit=10))
+    bits += result.notes[:3]
+    return ("; " + "; ".join(bits)) if bits else ""
+
+
+def fill_plan_figures(
+    report: ReassignReport, snapshot: ClusterSnapshot, plan: Plan, rate: int, caps: tuple[int, int]
+) -> None:
+    """The plan's figures on the report: its moves, the copy time at the throttle (the busiest receiver's
+    bytes / throttle, a lower bound) and the waves of moves under the caps (per broker, per cluster)."""
+    sizes = partition_sizes(snapshot, [(m.topic, m.partition) for m in plan.moves])
+    leaders = {(m.topic, m.partition): -1 for m in plan.moves}
+    p = snapshot.partitions
+    if not p.empty:
+        for t, n, ldr in zip(p["topic"], p["partition"], p["leader"], strict=True):
+            if (t, int(n)) in leaders:
+                leaders[(t, int(n))] = int(ldr)
+    plan_waves = waves(
+        plan.moves, leaders=leaders, alive=snapshot.alive_broker_ids, max_per_broker=caps[0], max_per_cluster=caps[1]
+    )
+    report.moves = len(plan.moves)
+    report.plan = plan.to_dict()
+    report.estimated_copy_s = estimate_seconds(plan.moves, sizes, rate)
+    report.waves = len(plan_waves)

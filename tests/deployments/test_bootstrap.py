@@ -16,9 +16,9 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 from blocks import BLOCK_CLASSES
 from blocks.kafka_cluster import KafkaCluster
 from deployments.bootstrap import bootstrap
+from deployments.catalogue import CATALOGUE
 from deployments.local_server import LocalPrefectServer
-from deployments.serve import DEPLOYMENT_NAME, OPERATOR_FLOWS, load_flow
-from kafka_medic.naming import mutate_limit_name, replace_limit_name
+from kafka_medic.naming import DEPLOYMENT_NAME, mutate_limit_name, replace_limit_name
 from kafka_medic.sandbox.cluster import Sandbox
 from tests.prefect_env import REPO, child_env, local_prefect, save_sandbox_cluster, unique_cluster
 
@@ -89,9 +89,9 @@ def test_prefect_yaml_deploys_and_a_process_worker_runs_a_flow(healthy_sandbox: 
     spec = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text())
     entries = spec["deployments"]
     entry_points = {d["entrypoint"] for d in entries}
-    for flow in OPERATOR_FLOWS:
-        assert f"{flow.module.replace('.', '/')}.py:{flow.attr}" in entry_points, f"{flow.attr} missing in prefect.yaml"
-    health = next(d for d in entries if d["entrypoint"] == "deployments/entrypoints.py:health_check")
+    for e in CATALOGUE:
+        assert e.file_entrypoint in entry_points, f"{e.name} missing in prefect.yaml"
+    health = next(d for d in entries if d["entrypoint"] == "flows/health_check.py:health_check")
     assert health["schedules"][0]["parameters"] == {"cluster": health["name"], "act": True}
 
     pool = "kafka-medic"
@@ -138,7 +138,7 @@ def test_bootstrap_deploy_to_a_pool_twice_and_a_worker_runs_it(healthy_sandbox: 
 
         first = bootstrap(path, work_pool=pool, deploy=True, interval_s=600)
         wanted = {f"health-check/{n}" for n in [*names, cluster]} | {
-            f"{load_flow(f).name}/{DEPLOYMENT_NAME}" for f in OPERATOR_FLOWS
+            f"{e.name}/{DEPLOYMENT_NAME}" for e in CATALOGUE if not e.per_cluster
         }
         assert set(first.deployed) == wanted
         deps = deployments()

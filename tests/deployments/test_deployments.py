@@ -3,6 +3,7 @@ parameter forms, and flows run through the API the way the UI starts them."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -16,11 +17,12 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId,
 from prefect.client.schemas.filters import FlowRunFilterStateType as StateTypeFilter
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy, StateType
 
+from deployments.catalogue import CATALOGUE
 from deployments.local_server import LocalPrefectServer
-from deployments.serve import DEPLOYMENT_NAME, OPERATOR_FLOWS
-from kafka_medic import coordination
 from kafka_medic.monitor.cluster_reads import describe_partitions, not_fully_replicated
+from kafka_medic.naming import DEPLOYMENT_NAME
 from kafka_medic.sandbox.cluster import Sandbox
+from tasks.state import cluster_state
 from tests.prefect_env import REPO, Served, child_env, save_sandbox_cluster, unique_cluster, wait_for_run
 from tests.waiting import wait_until
 
@@ -77,14 +79,17 @@ async def test_deployments_schedules_limits_and_parameter_forms(served: tuple[st
         hc.global_concurrency_limit is not None and hc.global_concurrency_limit.limit == 1
     )  # 3.9: not .concurrency_limit
     assert hc.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.CANCEL_NEW
-    assert hc.entrypoint == "deployments.entrypoints.health_check"
+    assert hc.entrypoint == "flows.health_check.health_check"
     hc_form = hc.parameter_openapi_schema["properties"]
     assert set(hc_form) == {"cluster", "act"} and all(p.get("description") for p in hc_form.values())
 
-    for spec in OPERATOR_FLOWS:
-        dep = next(d for key, d in deps.items() if key.endswith(f"/{DEPLOYMENT_NAME}") and d.entrypoint.endswith(
-            f"{spec.module}.{spec.attr}"))  # fmt: skip
-        assert dep.schedules == [], f"{spec.attr} runs only when asked"
+    assert {e.name for e in CATALOGUE if not e.per_cluster} == FLOW_NAMES
+    for e in CATALOGUE:
+        if e.per_cluster:
+            continue
+        dep = deps[f"{e.name}/{DEPLOYMENT_NAME}"]
+        assert dep.entrypoint == e.module_entrypoint
+        assert dep.schedules == [], f"{e.name} runs only when asked"
     schema = deps[f"rolling-restart/{DEPLOYMENT_NAME}"].parameter_openapi_schema
     assert schema["required"] == ["cluster"]
     form = schema["definitions"]["RollingRestartParams"]["properties"]
@@ -159,5 +164,5 @@ def test_cli_triggers_the_deployment_and_waits(served: tuple[str, Served], medic
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert f"maintenance-mode/{DEPLOYMENT_NAME} run" in proc.stdout and "Completed" in proc.stdout
-    state = coordination.get_maintenance(name)
+    state = asyncio.run(cluster_state(name).maintenance())
     assert state is not None and state.on and state.reason == "kernel upgrade" and state.by == "pytest"

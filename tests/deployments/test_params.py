@@ -1,11 +1,14 @@
-"""The flows' parameter forms and the CLI's parsing of them: safe defaults, bounds, one-line errors."""
+"""The catalogue of flows, their parameter forms and the CLI's parsing of them: safe defaults, bounds,
+one-line errors, and ``prefect.yaml`` kept equal to the catalogue."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from deployments.catalogue import CATALOGUE, entry, validation_message
+from deployments.catalogue import CATALOGUE, entry, prefect_yaml, validation_message
 from deployments.cli import parse_param
 from flows.leader_election import ElectLeadersParams
 from flows.maintenance_mode import MaintenanceParams
@@ -52,8 +55,8 @@ def test_param_parsing_and_one_line_validation() -> None:
 def test_the_catalogue_finds_each_flows_params_model() -> None:
     target = entry("rolling_restart")
     assert target.model == ("params", RollingRestartParams)
-    kwargs, as_json = target.parameters("c1", {"brokers": [2, 1], "dry_run": False})
-    assert kwargs["params"].brokers == [2, 1] and as_json["params"]["dry_run"] is False
+    kwargs = target.parameters("c1", {"brokers": [2, 1], "dry_run": False})
+    assert kwargs["params"].brokers == [2, 1] and kwargs["params"].dry_run is False and kwargs["cluster"] == "c1"
     with pytest.raises(ConfigError, match=r"invalid parameters for rolling-restart: brokers\.0: "):
         target.parameters("c1", {"brokers": ["x"]})
 
@@ -63,3 +66,10 @@ def test_every_catalogued_flow_is_findable_by_name_and_unknown_names_list_the_ch
         assert entry(e.name) is e and entry(e.name.replace("-", "_").upper()) is e
     with pytest.raises(ConfigError, match="unknown flow 'nope'; choose one of: cancel-reassignment, drain-broker"):
         entry("nope")
+
+
+def test_prefect_yaml_is_generated_from_the_catalogue() -> None:
+    text = (Path(__file__).resolve().parents[2] / "deployments" / "prefect.yaml").read_text()
+    assert text == prefect_yaml(), "regenerate it: python -m deployments.catalogue --prefect-yaml"
+    for e in CATALOGUE:
+        assert f"entrypoint: {e.file_entrypoint}\n" in text

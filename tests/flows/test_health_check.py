@@ -14,7 +14,8 @@ from prefect.client.orchestration import get_client
 
 from blocks.kafka_cluster import KafkaCluster
 from blocks.sandbox import sandbox_cluster
-from flows.health_check import fleet_health, health_check
+from flows.fleet_health import fleet_health
+from flows.health_check import health_check
 from kafka_medic.errors import ConfigError
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.sandbox.cluster import Sandbox

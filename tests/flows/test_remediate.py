@@ -8,32 +8,29 @@ Pages go to a CustomWebhookNotificationBlock pointed at an HTTP server on 127.0.
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
-from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterTags
 from prefect.flow_runs import aresume_flow_run
-from prefect.variables import Variable
 
 from blocks.kafka_cluster import KafkaCluster
-from flows.health_check import HealthReport, health_check
-from flows.remediate import RemediationParams, cluster_tag, dispatch, remediate
-from kafka_medic import coordination
+from flows.health_check import health_check
+from flows.remediate import RemediationParams, dispatch, remediate
 from kafka_medic.decide import Decision, Remedy
 from kafka_medic.loadgen import AckedProducer, verify_acked
 from kafka_medic.monitor.cluster_reads import describe_partitions, not_fully_replicated
-from kafka_medic.notify import FAILURE_STATUSES, anotice, anotify, cluster_secrets, notify_variable, parse_refs
+from kafka_medic.naming import DEPLOYMENT_NAME, cluster_tag
 from kafka_medic.policy import Mode
+from kafka_medic.reports.health import HealthReport
 from kafka_medic.sandbox.cluster import Sandbox
+from tasks.locks import cluster_lock
+from tasks.state import cluster_state
 from tests import scenarios
 from tests.flows.test_replace_broker import (
     audit_of,
@@ -44,71 +41,10 @@ from tests.flows.test_replace_broker import (
     statuses,
 )
 from tests.waiting import wait_until
+from tests.webhook import WEBHOOK_TOKEN, Hook, save_webhook
 
 pytestmark = [pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
 kafka = pytest.mark.kafka
-
-
-# -- a local webhook receiver ----------------------------------------------------------------------------
-
-
-class Hook:
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self.url = ""
-
-    def bodies(self) -> list[str]:
-        with self.lock:
-            return [r["body"] for r in self.requests]
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    received = Hook()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(length).decode(errors="replace")
-            with received.lock:
-                received.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    received.url = f"http://127.0.0.1:{srv.server_address[1]}/page"
-    try:
-        yield received
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        t.join(timeout=5)
-
-
-WEBHOOK_TOKEN = "tok-5ecret-value-1234"
-
-
-async def save_webhook(hook: Hook, cluster: str) -> str:
-    """A CustomWebhookNotificationBlock whose token is a block secret; configured for ``cluster``."""
-    name = f"hook-{uuid.uuid4().hex[:8]}"
-    await CustomWebhookNotificationBlock(
-        name="oncall",
-        url=hook.url,
-        json_data={"text": "{{subject}}\n{{body}}"},
-        headers={"Authorization": "Bearer {{token}}"},
-        secrets={"token": WEBHOOK_TOKEN},
-        timeout=10,
-    ).save(name, overwrite=True)
-    ref = f"custom-webhook/{name}"
-    await Variable.aset(notify_variable(cluster), [ref], overwrite=True)
-    return ref
 
 
 # -- helpers -----------------------------------------------------------------------------------------
@@ -169,56 +105,6 @@ def at(record: dict[str, Any]) -> datetime:
 
 def full_isr(sb: Sandbox) -> bool:
     return not_fully_replicated(describe_partitions(sb.admin())).empty
-
-
-# -- notifications (no Kafka) ------------------------------------------------------------------------------
-
-
-async def test_page_reaches_the_webhook_without_secrets(hook: Hook) -> None:
-    cluster = f"n-{uuid.uuid4().hex[:8]}"
-    block = KafkaCluster(
-        name=cluster, bootstrap_servers="127.0.0.1:9", security_protocol="SASL_PLAINTEXT",
-        sasl_mechanism="PLAIN", sasl_username="medic", sasl_password="pa55-w0rd-XYZ",
-    )  # fmt: skip
-    ref = await save_webhook(hook, cluster)
-    # a careless summary that leaks the password must still not carry it out
-    deliveries = await anotify(
-        cluster, "[kafka-medic] CRITICAL test", "broker 3 down; sasl.password=pa55-w0rd-XYZ",
-        secrets=cluster_secrets(block),
-    )  # fmt: skip
-    assert [d.ok for d in deliveries] == [True], deliveries
-    assert len(hook.requests) == 1
-    req = hook.requests[0]
-    assert "broker 3 down" in req["body"] and "[kafka-medic] CRITICAL test" in req["body"]
-    assert "pa55-w0rd-XYZ" not in req["body"] and WEBHOOK_TOKEN not in req["body"]
-    assert req["headers"]["Authorization"] == f"Bearer {WEBHOOK_TOKEN}"  # the secret is used only where meant
-
-    # a dead channel and a missing block are reported per block, never raised, never with the URL
-    await CustomWebhookNotificationBlock(name="dead", url="http://127.0.0.1:9/x?key=abc", timeout=3).save(
-        "dead-hook", overwrite=True
-    )
-    out = await anotify(cluster, "s", "b", block_refs=[ref, "custom-webhook/dead-hook", "custom-webhook/nope"])
-    assert [d.ok for d in out] == [True, False, False]
-    assert "key=abc" not in (out[1].error or "") and "not found" in (out[2].error or "")
-
-    assert parse_refs("slack-webhook/a, custom-webhook/b ,bad ref,") == ["slack-webhook/a", "custom-webhook/b"]
-    assert await anotify(f"none-{uuid.uuid4().hex[:6]}", "s", "b") == []  # nothing configured: no error
-
-
-async def test_notices_go_out_for_outcomes_only_and_never_carry_secrets(hook: Hook) -> None:
-    cluster = f"no-{uuid.uuid4().hex[:8]}"
-    await save_webhook(hook, cluster)
-    for status in ("started", "skipped", "planned"):  # every cycle / dry runs: no notice
-        assert await anotice(cluster, "replace_broker", status, "x", brokers=[3]) == []
-    out = await anotice(cluster, "drain", "finished", "drained", statuses=FAILURE_STATUSES)
-    assert out == [] and hook.requests == [], "a person's finished drain is not a notice"
-    sent = await anotice(cluster, "replace_broker", "refused", "would lose ISR; pw=s3cr3t-pw", brokers=[3],
-                         secrets=["s3cr3t-pw"])  # fmt: skip
-    assert [d.ok for d in sent] == [True] and len(hook.requests) == 1
-    body = json.loads(hook.requests[0]["body"])["text"]
-    assert "replace_broker broker(s) 3 REFUSED" in body and "would lose ISR" in body and "s3cr3t-pw" not in body
-    # no channel configured: quiet, nothing raised
-    assert await anotice(f"none-{uuid.uuid4().hex[:6]}", "replace_broker", "failed", "x") == []
 
 
 # -- healing end to end ----------------------------------------------------------------------------------
@@ -376,7 +262,7 @@ async def test_mass_failure_pages_once_and_replaces_nothing(
 
 
 @kafka
-async def test_automation_skips_while_a_manual_action_holds_the_mutate_lock(healthy_sandbox: Sandbox) -> None:
+async def test_automation_stands_back_while_a_manual_action_holds_the_mutate_lock(healthy_sandbox: Sandbox) -> None:
     sb = healthy_sandbox
     block = await save_cluster(sb, prefix="lock")
     await remember_brokers(block.name)
@@ -384,7 +270,7 @@ async def test_automation_skips_while_a_manual_action_holds_the_mutate_lock(heal
     held, release = asyncio.Event(), asyncio.Event()
 
     async def manual_drain() -> None:  # stands for a human's drain/replace: it holds the mutate lock
-        async with coordination.acluster_lock(block.name, kind="mutate"):
+        async with cluster_lock(block.name, kind="mutate"):
             held.set()
             await release.wait()
 
@@ -393,19 +279,19 @@ async def test_automation_skips_while_a_manual_action_holds_the_mutate_lock(heal
         await asyncio.wait_for(held.wait(), 30)
         sb.kill(4)
         reports = await heal_until(
-            block.name, lambda rs: any(dispatched(r, "skipped") for r in rs), 90, "the automation run to be skipped"
+            block.name, lambda rs: any(dispatched(r, "busy") for r in rs), 90, "the automation run to find it busy"
         )
     finally:
         release.set()
         await asyncio.wait_for(holder, 30)
 
-    skip = next(d for r in reports for d in dispatched(r, "skipped"))
-    assert skip["broker_id"] == 4 and "busy" in skip["message"]
+    skip = next(d for r in reports for d in dispatched(r, "busy"))
+    assert skip["broker_id"] == 4 and "is busy" in skip["message"] and skip["mode"] == "in-process"
     assert directory_id(sb, 4) == before and next(s for s in sb.status() if s.node_id == 4).process == "stopped"
     records = audit_of(block)
     assert statuses(records, "replace_broker") == ["skipped"]
     assert records[-1]["details"]["why"] == "busy"
-    assert await coordination.alast_success(block.name, "replace_broker") is None
+    assert await cluster_state(block.name).last_success("replace_broker") is None
 
 
 async def _paused_run(cluster: str) -> Any:
@@ -465,7 +351,7 @@ async def test_approve_mode_pauses_and_only_an_approval_proceeds(healthy_sandbox
     assert approved["details"]["approver"] == "alice" and records[2]["actor"].startswith("alice")
     assert records[4]["details"]["comment"] == "not now"
     assert statuses(audit_of(quick)) == ["approval_requested", "skipped"]
-    assert await coordination.alast_success(block.name, "replace_broker") is None
+    assert await cluster_state(block.name).last_success("replace_broker") is None
 
     # without a replacer the decision is "reassign away": wired to the reassign flow (dry run here)
     drain = RemediationParams(remedy=Remedy.REASSIGN_AWAY, broker_id=5, rule="broker_down", reason="r", dry_run=True)
@@ -477,12 +363,12 @@ async def test_dispatch_starts_the_remediate_deployment_and_never_twice() -> Non
     name = f"d-{uuid.uuid4().hex[:8]}"
     block = KafkaCluster(name=name, bootstrap_servers="127.0.0.1:9")
     await block.save(name, overwrite=True)
-    deployment = await remediate.ato_deployment(name=f"t-{uuid.uuid4().hex[:6]}")
+    deployment = await remediate.ato_deployment(name=DEPLOYMENT_NAME)  # the catalogue's name for it
     dep_id = await deployment.aapply()
     decision = Decision(Remedy.REPLACE_BROKER, 3, "broker_down", "broker 3 down", execute=True, needs_approval=False)
     try:
-        first = await dispatch(block, [decision], {"findings": []})
-        again = await dispatch(block, [decision], {"findings": []})
+        first = await dispatch(block, [decision], [])
+        again = await dispatch(block, [decision], [])
         async with get_client() as client:
             runs = await client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[cluster_tag(name)]))
@@ -496,7 +382,7 @@ async def test_dispatch_starts_the_remediate_deployment_and_never_twice() -> Non
             await client.delete_deployment(dep_id)
 
     assert [d["status"] for d in first] == ["started"] and first[0]["mode"] == "deployment", first
-    assert first[0]["deployment"].startswith("remediate/t-")
+    assert first[0]["deployment"] == f"remediate/{DEPLOYMENT_NAME}"
     assert [d["status"] for d in again] == ["already running"], again
     assert len(runs) == 1 and str(runs[0].id) == first[0]["flow_run_id"]
     params = runs[0].parameters

@@ -6,11 +6,14 @@ import uuid
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from blocks.sandbox import sandbox_cluster
-from flows.verify_isr import IsrNotFull, VerifyIsrParams, verify_isr, wait_isr_full
+from flows.verify_isr import VerifyIsrParams, verify_isr
 from kafka_medic.errors import ConfigError
+from kafka_medic.reports.verify import IsrNotFull
 from kafka_medic.sandbox.cluster import Sandbox
+from tasks.verify import wait_isr_full
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
 
@@ -28,8 +31,10 @@ async def test_passes_on_a_healthy_cluster(healthy_sandbox: Sandbox, topic_facto
     assert report.ok and report.partitions_checked >= 4 and report.shortfall_count == 0
     only = await verify_isr(name, VerifyIsrParams(topics=[topic], timeout_s=30))
     assert only.ok and only.partitions_checked == 4
-    async with get_client() as client:
-        assert f"verify-isr-{name}" in {a.key for a in await client.read_artifacts()}
+    async with get_client() as client:  # filtered by key: the shared test server holds many artifacts
+        key = ArtifactFilterKey(any_=[f"verify-isr-{name}"])
+        found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=key))
+        assert [a.key for a in found][:1] == [f"verify-isr-{name}"] and "fully in sync" in str(found[0].data)
 
 
 async def test_times_out_with_the_short_partitions_listed_when_a_broker_is_down(

@@ -26,7 +26,8 @@ def state(cluster: str = "prod-a") -> ClusterState:
 def test_names() -> None:
     assert mutate_limit_name("prod-a") == "kafka-medic-mutate-prod-a" == limit_name("prod-a")
     assert replace_limit_name("prod-a") == "kafka-medic-replace-prod-a"
-    assert variable_name("prod-a", "replace_broker", "last_success") == "kafka_medic__prod-a__replace_broker__last_success"
+    last = variable_name("prod-a", "replace_broker", "last_success")
+    assert last == "kafka_medic__prod-a__replace_broker__last_success"
     with pytest.raises(ValueError, match="cluster name"):
         mutate_limit_name("Prod_A")
     with pytest.raises(ValueError, match="free of '__'"):

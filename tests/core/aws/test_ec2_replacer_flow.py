@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from blocks.kafka_cluster import KafkaCluster
+from blocks.load import aload_replacer
 from blocks.replacers import Ec2Replacer
 from kafka_medic.aws import REPLACES_TAG, find_broker_instances
-from kafka_medic.replacers import Ec2BrokerReplacer, ReplacerError, aload_replacer, replacer_for
+from kafka_medic.replacers import Ec2BrokerReplacer, ReplacerError, replacer_for
 from kafka_medic.settings import AwsSettings
 from tests.core.aws.conftest import REGION
 

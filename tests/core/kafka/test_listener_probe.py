@@ -15,10 +15,10 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 from blocks.sandbox import sandbox_cluster
-from flows.replace_broker import new_incarnation_serving
 from kafka_medic.monitor.cluster_reads import describe_partitions
 from kafka_medic.monitor.collector import CollectResult, collect_snapshot
 from kafka_medic.monitor.listener_probe import ListenerState, probe_listener
+from kafka_medic.monitor.liveness import new_incarnation_serving
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.rules import RuleName, evaluate
 from kafka_medic.rules.brokers import EVIDENCE_REFUSED

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from deployments.local_server import LocalPrefectServer
+from tests.prefect_env import drain_prefect_workers
 
 SERVER_START_S = 300.0  # a loaded 2-core machine took 80 s to start (and migrate) a fresh server
 
@@ -74,6 +75,9 @@ def real_prefect(tmp_path: Path) -> Iterator[RealPrefect]:
     rp.start()
     try:
         with temporary_settings({PREFECT_API_URL: rp.api_url}):
-            yield rp
+            try:
+                yield rp
+            finally:
+                drain_prefect_workers()
     finally:
         rp.stop()

@@ -11,17 +11,16 @@ a test can watch the server reclaim a dead holder's lock within its time budget;
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
+import os
 import sys
 
 
 def main(argv: list[str]) -> int:
     cluster, params_json, lease_s = argv[0], argv[1], float(argv[2])
+    os.environ["KAFKA_MEDIC_LOCK_LEASE_S"] = str(lease_s)  # the operators' knob (tasks.locks.default_lease_s)
     from flows.reassign import ReassignParams, reassign
-    from kafka_medic import coordination
 
-    coordination.acluster_lock = functools.partial(coordination.acluster_lock, lease_s=lease_s)  # type: ignore[assignment]
     report = asyncio.run(reassign(cluster, ReassignParams.model_validate_json(params_json)))
     print(json.dumps({"status": report.status, "summary": report.summary}), flush=True)
     return 0

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from flows.health_check import HealthReport
 from kafka_medic.loadgen import AckedProducer, verify_acked
+from kafka_medic.reports.health import HealthReport
 from kafka_medic.sandbox.cluster import Sandbox
 from tests import scenarios
 from tests.flows.test_remediate import full_isr, heal_until, replaced, scenario_line

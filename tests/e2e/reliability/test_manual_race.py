@@ -26,10 +26,11 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 from flows.leader_election import ElectLeadersParams, preferred_leader_election
-from kafka_medic import coordination, kip455
 from kafka_medic.loadgen import AckedProducer, verify_acked
 from kafka_medic.maintenance.election import election_candidates
+from kafka_medic.monitor import kip455
 from kafka_medic.monitor.cluster_reads import describe_partitions
+from kafka_medic.naming import mutate_limit_name
 from kafka_medic.sandbox.cluster import Sandbox
 from tests import scenarios
 from tests.flows.test_remediate import detected_after, full_isr, heal_until, replaced, scenario_line
@@ -101,21 +102,23 @@ async def test_manual_election_racing_a_replacement_never_overlaps(healthy_sandb
         healed = heal_until(block.name, lambda rs: 3 in replaced(rs), 300, "broker 3 replaced", times)
         heal = asyncio.create_task(healed)
         # the operator starts once the automation is mid-replacement (it holds the cluster's mutate lock)...
-        lock = coordination.mutate_limit_name(block.name)
+        lock = mutate_limit_name(block.name)
         deadline = time.monotonic() + 240
         while not heal.done() and await active_slots(lock) == 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         # ...and keeps trying until the election has run (bounded)
         deadline = time.monotonic() + 330
         while election is None and time.monotonic() < deadline:
-            try:
-                election = await preferred_leader_election(
-                    block.name, ElectLeadersParams(topics=[elect_topic], dry_run=False, lock_wait_s=0)
-                )
-                outcomes["ran"] += 1
-            except coordination.ClusterBusy:
+            report = await preferred_leader_election(
+                block.name, ElectLeadersParams(topics=[elect_topic], dry_run=False, lock_wait_s=0)
+            )
+            if report.status == "busy":  # completed, nothing changed: the automation holds the lock
+                assert "busy" in report.summary and report.moved == 0, report
                 outcomes["busy"] += 1
                 await asyncio.sleep(0.5)
+            else:
+                election = report
+                outcomes["ran"] += 1
         reports = await heal
         healed_s = time.monotonic() - t_kill
     finally:

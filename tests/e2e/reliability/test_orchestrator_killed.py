@@ -31,8 +31,9 @@ from typing import Any
 import pytest
 
 from flows.reassign import ReassignParams, reassign
-from kafka_medic import coordination, kip455
 from kafka_medic.loadgen import AckedProducer, verify_acked
+from kafka_medic.monitor import kip455
+from kafka_medic.naming import mutate_limit_name
 from kafka_medic.sandbox.cluster import Sandbox
 from tests import scenarios
 from tests.e2e.reliability.conftest import RealPrefect
@@ -49,7 +50,7 @@ DRAINED = 5
 ASSIGNMENT = [[5, 1, 3], [1, 5, 3], [3, 1, 5]]
 MB_PER_PARTITION = 6.0
 THROTTLE = 300_000  # bytes/s into broker 2: ~60 s of copying, so the kill lands mid-move
-LEASE_S = 60.0  # the server's minimum lease; production uses coordination.DEFAULT_LEASE_S (300 s)
+LEASE_S = 60.0  # the server's minimum lease; production uses tasks.locks.DEFAULT_LEASE_S (300 s)
 RECLAIM_TIMEOUT_S = 180.0  # lease + the repossessor's 15 s loop, with room for a loaded machine
 
 
@@ -100,13 +101,14 @@ async def scenario(sb: Sandbox, topic: str, api_url: str, log_path: Path) -> Non
     try:
         fill(sb, topic, len(ASSIGNMENT), MB_PER_PARTITION)
         name = await save_cluster(sb)
-        mutate_limit = coordination.mutate_limit_name(name)
+        mutate_limit = mutate_limit_name(name)
         load = AckedProducer(sb.layout.bootstrap_servers, topic, rate=100).start()
         params = ReassignParams(
             kind="drain", brokers=[DRAINED], dry_run=False, throttle_bytes_per_sec=THROTTLE,
             max_moves_per_broker=100, timeout_s=900, actor="orchestrator-1", reason="scenario 5",
         )  # fmt: skip
-        argv = [sys.executable, "-m", "tests.e2e.reliability.reassign_child", name, params.model_dump_json(), str(LEASE_S)]
+        child_module = "tests.e2e.reliability.reassign_child"
+        argv = [sys.executable, "-m", child_module, name, params.model_dump_json(), str(LEASE_S)]
         with open(log_path, "wb") as log:
             child = subprocess.Popen(
                 argv,

@@ -11,7 +11,7 @@ What must survive a restart of the real server process (``prefect server start``
 The lock part caught a real bug: Prefect keeps concurrency *leases* in server memory by default
 but slot counts in its database, so a lock held across a restart stayed taken forever (releasing
 "with lease" is a silent no-op for a forgotten lease, and the repossessor works from leases): every
-later action on the cluster was "busy". ``kafka_medic.coordination`` now notices the forgotten
+later action on the cluster was "busy". ``tasks.locks`` now notices the forgotten
 lease and frees its slot by name on release.
 """
 
@@ -23,11 +23,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from flows.health_check import HealthReport, health_check
-from flows.replace_broker import ReplaceBrokerParams, ReplaceStatus, replace_broker
-from kafka_medic import coordination
+from flows.health_check import health_check
+from flows.replace_broker import ReplaceBrokerParams, replace_broker
+from kafka_medic.errors import ClusterBusy
 from kafka_medic.loadgen import AckedProducer, verify_acked
+from kafka_medic.naming import limit_name
+from kafka_medic.reports.health import HealthReport
+from kafka_medic.reports.replace import ReplaceStatus
 from kafka_medic.sandbox.cluster import Sandbox
+from tasks.locks import LockHandle, cluster_lock
+from tasks.state import cluster_state
 from tests import scenarios
 from tests.e2e.reliability.conftest import RealPrefect
 from tests.flows.test_remediate import full_isr, scenario_line
@@ -69,17 +74,17 @@ async def test_prefect_restart_mid_cycle_keeps_locks_and_cooldown(
     name = block.name
     await remember_brokers(name)
     # What replace_broker records when a replacement succeeds: a broker was replaced a moment ago.
-    await coordination.arecord_success(name, "replace_broker")
+    await cluster_state(name).record_success("replace_broker")
     disk_before = directory_id(sb, VICTIM)
 
     # A long replacement on another worker holds both locks (default 300 s lease) across the restart.
     held, release = asyncio.Event(), asyncio.Event()
-    handles: list[coordination.LockHandle] = []
+    handles: list[LockHandle] = []
 
     async def other_worker() -> None:
         async with (
-            coordination.acluster_lock(name, kind="replace") as replace_lock,
-            coordination.acluster_lock(name, kind="mutate") as mutate_lock,
+            cluster_lock(name, kind="replace") as replace_lock,
+            cluster_lock(name, kind="mutate") as mutate_lock,
         ):
             handles.extend([replace_lock, mutate_lock])
             held.set()
@@ -135,17 +140,17 @@ async def test_prefect_restart_mid_cycle_keeps_locks_and_cooldown(
         res = await replace_broker(
             name, ReplaceBrokerParams(broker_id=VICTIM, dry_run=False, cooldown_s=0, reason="scenario 6")
         )
-        assert res.status is ReplaceStatus.SKIPPED and "busy" in res.message, res
-        with pytest.raises(coordination.ClusterBusy):
-            async with coordination.acluster_lock(name, kind="mutate"):
+        assert res.status is ReplaceStatus.BUSY and "busy" in res.message, res
+        with pytest.raises(ClusterBusy):
+            async with cluster_lock(name, kind="mutate"):
                 pass
 
         # -- the holder finishes: its locks are free again (they used to stay taken forever)
         release.set()
         await asyncio.wait_for(holder, 60)
         for kind in ("replace", "mutate"):
-            assert await active_slots(coordination._limit_name(name, kind)) == 0, f"{kind} lock leaked"
-            async with coordination.acluster_lock(name, kind=kind):  # fail-fast: free now
+            assert await active_slots(limit_name(name, kind)) == 0, f"{kind} lock leaked"
+            async with cluster_lock(name, kind=kind):  # fail-fast: free now
                 pass
 
         # -- with the locks free, the persisted cooldown still stops the replacement

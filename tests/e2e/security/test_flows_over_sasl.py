@@ -23,10 +23,10 @@ from flows.reassign import ReassignParams, reassign
 from flows.replace_broker import ReplaceBrokerParams, replace_broker
 from flows.verify_isr import verify_isr
 from flows.what_if import WhatIfParams, what_if
-from kafka_medic import coordination
 from kafka_medic.audit import read_audit
 from kafka_medic.monitor.cluster_reads import describe_partitions, not_fully_replicated
 from kafka_medic.sandbox.cluster import Sandbox
+from tasks.locks import ensure_cluster_limits
 from tests.e2e.security.test_tls_sasl import assert_no_secret, log_text
 from tests.waiting import wait_until
 
@@ -56,7 +56,7 @@ async def test_mutating_flows_over_sasl_ssl_work_and_leak_no_secret(
         await SandboxReplacer(state_dir=str(sb.layout.state_dir)).save(name, overwrite=True)
         block = secure_cluster_block(sb, name, audit_topic=audit_topic, replacer=f"sandbox-replacer/{name}")
         await block.save(name, overwrite=True)
-        await coordination.aensure_cluster_limits(name)
+        await ensure_cluster_limits(name)
 
         isr = await verify_isr(name)
         plan = await what_if(name, WhatIfParams(broker_ids=[2]))

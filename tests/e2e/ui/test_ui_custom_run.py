@@ -4,6 +4,7 @@ ChromeDriver), real Prefect server, served deployment, sandbox."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -12,9 +13,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
 from deployments.local_server import LocalPrefectServer
-from deployments.serve import DEPLOYMENT_NAME
-from kafka_medic import coordination
+from kafka_medic.naming import DEPLOYMENT_NAME
 from kafka_medic.sandbox.cluster import Sandbox
+from tasks.state import cluster_state
 from tests.e2e.ui.browser import Page
 from tests.prefect_env import Served, save_sandbox_cluster, unique_cluster
 from tests.waiting import wait_until
@@ -127,7 +128,7 @@ def test_custom_run_from_the_ui_turns_maintenance_mode_on(
         assert len(runs) == 1 and runs[0].state.is_completed()
         params = runs[0].parameters["params"]
         assert params["reason"] == reason and params["by"] == "browser-test" and params.get("on", True) is True
-        state = coordination.get_maintenance(cluster)
+        state = asyncio.run(cluster_state(cluster).maintenance())
         assert state is not None and state.on and state.reason == reason and state.by == "browser-test"
     except BaseException:
         failed = page.screenshot(tmp_path / "prefect-ui-failure.png")

@@ -12,19 +12,19 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 import flows.remediate  # noqa: F401  the dispatcher is registered: maintenance mode must still stop it
-from flows.drain import DrainParams, UndrainParams, drain_broker, undrain_broker
+from flows.drain import DrainParams, drain_broker
 from flows.health_check import health_check
 from flows.leader_election import ElectLeadersParams, preferred_leader_election
 from flows.maintenance_mode import MaintenanceParams, maintenance_mode
 from flows.rolling_restart import RollingRestartParams, rolling_restart
+from flows.undrain import UndrainParams, undrain_broker
 from flows.what_if import WhatIfParams, what_if
-from kafka_medic import coordination
 from kafka_medic.audit import read_audit
-from kafka_medic.errors import ConfigError, SafetyError
 from kafka_medic.maintenance.rollback import replica_map
 from kafka_medic.monitor.cluster_reads import describe_partitions, not_fully_replicated
 from kafka_medic.policy import HealthPolicy, Mode
 from kafka_medic.sandbox.cluster import Sandbox
+from tasks.state import cluster_state
 from tests.prefect_env import save_sandbox_cluster, unique_cluster
 from tests.waiting import wait_until
 
@@ -131,8 +131,9 @@ async def test_rolling_restart_refuses_an_unhealthy_cluster_and_changes_nothing(
     before = _pids(sb)
     dry = await rolling_restart(name)
     assert any(b.startswith(("broker_down", "under_replicated")) or "[4]" in b for b in dry.blockers), dry.blockers
-    with pytest.raises(SafetyError, match="refused, nothing was restarted"):
-        await rolling_restart(name, RollingRestartParams(dry_run=False))
+    refused = await rolling_restart(name, RollingRestartParams(dry_run=False))  # completes: nothing changed
+    assert refused.status == "refused" and "refused, nothing was restarted" in refused.summary, refused
+    assert refused.steps == [] and [r["status"] for r in refused.audit] == ["refused"]
     assert _pids(sb) == before, "no broker was restarted"
     assert 4 not in sb.registered_brokers(), "the dead broker was not touched either"
 
@@ -143,7 +144,7 @@ async def test_maintenance_mode_stops_health_check_decisions(healthy_sandbox: Sa
     save_sandbox_cluster(sb, name, policy=HealthPolicy(mode=Mode.AUTO, dead_broker_grace_s=1))
     on = await maintenance_mode(name, MaintenanceParams(on=True, reason="disk swap on broker 6", by="pytest"))
     assert on.on and on.previous is None
-    assert (await coordination.aget_maintenance(name)).reason == "disk swap on broker 6"
+    assert (await cluster_state(name).maintenance()).reason == "disk swap on broker 6"
     await health_check(name, act=False)  # remember every broker while all are up
     sb.kill(6)
     sb.wait_unregistered(6, timeout_s=30)
@@ -191,7 +192,7 @@ async def test_what_if_reports_unsafe_and_touches_nothing(healthy_sandbox: Sandb
 
         assert replica_map(describe_partitions(admin)) == before, "no partition moved"
         assert len(sb.registered_brokers()) == 6
-        assert await coordination.aload_down_since(name) == {}, "no state was written"
+        assert await cluster_state(name).down_since() == {}, "no state was written"
         audit = read_audit({"bootstrap.servers": sb.layout.bootstrap_servers}, "__kafka_medic_audit")
         assert not [r for r in audit if r.get("cluster") == name], "what-if audits nothing: it did nothing"
     finally:
@@ -237,19 +238,18 @@ async def test_drain_moves_everything_off_and_undrain_puts_it_back(
     assert back.moves == len(on_six)
     assert now_of(on_six) == {k: before[k] for k in on_six}, "every replica is back, in order"
     wait_until(lambda: _isr_full(sb), timeout_s=120, what="full ISR after the undrain")
-    with pytest.raises(ConfigError, match="no drain of broker 6 is recorded"):
-        await undrain_broker(name, UndrainParams(broker_id=6))  # the undo was used up
+    used_up = await undrain_broker(name, UndrainParams(broker_id=6))  # the undo was used up
+    assert used_up.status == "skipped" and "no drain of broker 6 is recorded" in used_up.summary
 
 
 async def test_a_large_drain_undo_is_kept_across_variables(medic_server) -> None:
-    from flows.drain import clear_rollback, load_rollback, store_rollback
-    from kafka_medic.maintenance.rollback import pack_json
+    from kafka_medic.state import pack_json
 
     entries = [(f"topic-with-a-long-name-{i % 37}", i, (1, 2, 3), (4, 2, 3)) for i in range(600)]
     assert all(len(json.dumps(p, separators=(",", ":"))) <= 4500 for p in pack_json([list(e) for e in entries], 4500))
-    cluster = unique_cluster("big")
-    where = await store_rollback(cluster, 1, entries, run_id=None)
+    state = cluster_state(unique_cluster("big"))
+    where = await state.save_drain_undo(1, entries, run_id=None)
     assert "parts" in where
-    assert await load_rollback(cluster, 1) == entries
-    await clear_rollback(cluster, 1)
-    assert await load_rollback(cluster, 1) is None
+    assert await state.drain_undo(1) == entries
+    await state.clear_drain_undo(1)
+    assert await state.drain_undo(1) is None
