@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 
 from blocks.kafka_cluster import KafkaCluster
 from deployments.cli import main
+
+pytestmark = pytest.mark.usefixtures("prefect_server")  # the session's Prefect test server
+
+
+@pytest.fixture
+def cluster_name() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
 
 
 def test_clusters_load_saves_blocks(tmp_path: Path, cluster_name: str, capsys: pytest.CaptureFixture[str]) -> None:

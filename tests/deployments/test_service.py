@@ -74,29 +74,26 @@ def test_main_job_heals_an_injected_failure_and_stops_cleanly(tmp_path: Path) ->
     try:
         deadline = time.monotonic() + 900
         api_url = None
-        replaced = False
-        while time.monotonic() < deadline:
+        servers = ",".join(f"127.0.0.1:{SERVICE_PORT_BASE + b}" for b in (1, 2, 3))
+        healed: list[dict] = []
+        records: list[dict] = []
+        while time.monotonic() < deadline and not healed:
             assert proc.poll() is None, f"the service exited early:\n{log.read_text()[-4000:]}"
             if api_url is None and (home / "service.json").exists():
                 api_url = json.loads((home / "service.json").read_text())["api_url"]
-            if api_url is not None:
-                runs = _runs(api_url, "replace-broker")
-                if any(state == "Completed" for state, _ in runs):
-                    replaced = True
-                    break
+            if api_url is not None and any(state == "Completed" for state, _ in _runs(api_url, "replace-broker")):
+                # "Completed" also covers a skipped or refused replacement: the audit trail in the
+                # cluster itself must say broker 2 really was replaced and verified
+                records = [r for r in read_audit({"bootstrap.servers": servers}, "__kafka_medic_audit", timeout_s=5)
+                           if r["action"] == "replace_broker" and r["cluster"] == "sandbox"]  # fmt: skip
+                healed = [r for r in records if r["status"] == "finished" and r["brokers"] == [2]]
             time.sleep(5)
         text = log.read_text(errors="replace")
-        assert replaced, f"no completed replace-broker run\n{text[-6000:]}"
+        assert healed, f"broker 2 not replaced (audit: {records})\n{text[-6000:]}"
         assert "Prefect UI: http://127.0.0.1:" in text and "INJECTED FAILURE: broker 2 killed" in text
         hc = _runs(api_url, "health-check")
         assert sum(state == "Completed" for state, _ in hc) >= 2, hc
         assert any(state == "Completed" for state, _ in _runs(api_url, "remediate"))
-        # "Completed" also covers a skipped or refused replacement: the audit trail in the cluster
-        # itself says broker 2 really was replaced and verified
-        servers = ",".join(f"127.0.0.1:{SERVICE_PORT_BASE + b}" for b in (1, 2, 3))
-        records = [r for r in read_audit({"bootstrap.servers": servers}, "__kafka_medic_audit")
-                   if r["action"] == "replace_broker" and r["cluster"] == "sandbox"]  # fmt: skip
-        assert any(r["status"] == "finished" and r["brokers"] == [2] for r in records), records
 
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         assert proc.wait(timeout=240) == 0, log.read_text()[-4000:]
