@@ -9,7 +9,7 @@ that frees the slots of expired leases, so it cannot show how a dead holder's lo
 keeps moving the partitions after the kill; nothing else is mocked.
 
 What a new run must do, in order:
-1. right after the kill: the dead process's lease still holds the mutate lock -> "skipped", and
+1. right after the kill: the dead process's lease still holds the mutate lock -> "busy", and
    nothing is submitted, cancelled or unthrottled (no duplicate, no conflicting action);
 2. the lease expires without renewals and the server's repossessor frees the slot (bounded);
 3. the next run adopts the journal: waits for the dead run's moves, removes exactly its
@@ -137,7 +137,7 @@ async def scenario(sb: Sandbox, topic: str, api_url: str, log_path: Path) -> Non
 
         # -- 1. a new run right away: the dead holder's lease still holds the lock -> skipped, hands off
         skipped = await reassign(name, params.model_copy(update={"actor": "orchestrator-2"}))
-        assert skipped.status == "skipped" and "busy" in skipped.summary, skipped.summary
+        assert skipped.status == "busy" and "is busy" in skipped.summary, skipped.summary
         assert skipped.adoption is None and skipped.execution is None
         assert reassigning(sb, topic) <= in_flight, "no move submitted or changed by the skipped run"
         assert our_throttles(sb), "the dead run's throttles are left to its adopter, not removed mid-move"
