@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -36,6 +37,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kafka_medic.errors import CoordinationError
+from kafka_medic.judgment import Ladder, Scores
 from kafka_medic.monitor.collector import KnownBroker
 from kafka_medic.naming import cluster_tag, variable_name
 
@@ -245,19 +247,17 @@ def parse_refs(raw: Any) -> list[str]:
     return out
 
 
-def pack_json(items: list[Any], max_chars: int) -> list[list[Any]]:
-    """Split ``items`` into lists whose compact JSON stays within ``max_chars`` (one item may not exceed it)."""
-    out: list[list[Any]] = [[]]
-    size = 2  # "[]"
-    for item in items:
-        n = len(json.dumps(item, separators=(",", ":"))) + 1
-        if n + 2 > max_chars:
-            raise ValueError(f"one item is longer than {max_chars} characters as JSON")
-        if size + n > max_chars and out[-1]:
-            out.append([])
-            size = 2
-        out[-1].append(item)
-        size += n
+def _split_json_text(text: str, limit: int) -> list[str]:
+    """Pieces of ``text`` each of which, as a JSON string, stays within ``limit`` characters
+    (quotes and backslashes take two once escaped)."""
+    out: list[str] = []
+    pos = 0
+    while pos < len(text):
+        n = limit
+        while len(json.dumps(text[pos : pos + n])) > limit:
+            n = max(1, n * 3 // 4)
+        out.append(text[pos : pos + n])
+        pos += n
     return out
 
 
@@ -344,51 +344,98 @@ class ClusterState:
     async def notify_refs(self) -> list[str]:
         return parse_refs(await self.store.get(self.notify_variable()))
 
+    # values larger than one Variable ------------------------------------------------------------------
+
+    async def _put_large(self, name: str, value: Any) -> str:
+        """Store ``value`` under ``name``: as is when it fits, else as numbered parts of its JSON text
+        (parts first, the head last, all stamped with one generation), so a value of any size is kept
+        and a reader never mixes two writes. Returns where it went."""
+        text = json.dumps(value, separators=(",", ":"))
+        old = await self.store.get(name)
+        old_parts = int(old.get("parts", 0)) if isinstance(old, dict) and isinstance(old.get("parts"), int) else 0
+        if len(text) <= CHUNK_CHARS:
+            await self._put(name, value)
+            parts = 0
+        else:
+            gen = uuid.uuid4().hex[:12]
+            chunks = _split_json_text(text, CHUNK_CHARS - 100)
+            for i, chunk in enumerate(chunks):
+                await self._put(f"{name}__part{i}", {"gen": gen, "text": chunk})
+            await self._put(name, {"parts": len(chunks), "gen": gen})
+            parts = len(chunks)
+        for i in range(parts, old_parts):  # a value that shrank leaves no stale parts behind
+            await self.store.delete(f"{name}__part{i}")
+        return f"variable {name}" + (f" (+{parts} parts)" if parts else "")
+
+    async def _get_large(self, name: str) -> Any | None:
+        raw = await self.store.get(name)
+        if not (isinstance(raw, dict) and set(raw) == {"parts", "gen"}):
+            return raw
+        chunks = []
+        for i in range(int(raw["parts"])):
+            part = await self.store.get(f"{name}__part{i}")
+            if not isinstance(part, dict) or part.get("gen") != raw["gen"]:
+                raise bad_stored(name, f"part {i} is missing or from another write")
+            chunks.append(str(part["text"]))
+        try:
+            return json.loads("".join(chunks))
+        except ValueError as exc:
+            raise bad_stored(name, f"its parts do not make one value: {exc}") from None
+
+    async def _delete_large(self, name: str) -> None:
+        raw = await self.store.get(name)
+        if isinstance(raw, dict) and isinstance(raw.get("parts"), int):
+            for i in range(raw["parts"]):
+                await self.store.delete(f"{name}__part{i}")
+        await self.store.delete(name)
+
+    # judgment: scores (the health check writes them) and the ladder (remediation writes it) -----------
+
+    async def scores(self) -> Scores:
+        name = self.name("scores")
+        try:
+            return Scores.from_json(await self._get_large(name))
+        except ValueError as exc:
+            raise bad_stored(name, str(exc)) from None
+
+    async def save_scores(self, scores: Scores) -> str:
+        return await self._put_large(self.name("scores"), scores.to_json())
+
+    async def ladder(self) -> Ladder:
+        name = self.name("ladder")
+        try:
+            return Ladder.from_json(await self._get_large(name))
+        except ValueError as exc:
+            raise bad_stored(name, str(exc)) from None
+
+    async def save_ladder(self, ladder: Ladder) -> str:
+        return await self._put_large(self.name("ladder"), ladder.to_json())
+
     # drain undo ---------------------------------------------------------------------------------------
 
     def _undo_var(self, broker_id: int, *part: str) -> str:
         return self.name("drain_rollback", str(int(broker_id)), *part)
 
     async def save_drain_undo(self, broker_id: int, entries: Rollback, run_id: str | None) -> str:
-        """Keep the undo of a drain; returns where it went.
+        """Keep the undo of a drain (each moved partition's previous replicas); returns where it went.
 
-        One value when it fits, else the moves split over numbered part values with the main one
-        saying how many (parts first, head last): a drain of a broker with thousands of
-        partitions must not lose its undo, and a reader never sees a head without its parts.
+        A drain of a broker with thousands of partitions must not lose its undo: a large one is
+        kept in parts (:meth:`_put_large`).
         """
         moves = [[t, p, list(old), list(new)] for t, p, old, new in entries]
         head = {"version": 1, "broker_id": broker_id, "at": now_utc().isoformat(timespec="seconds"), "run_id": run_id}
-        name = self._undo_var(broker_id)
-        if len(json.dumps({**head, "moves": moves})) <= CHUNK_CHARS:
-            await self._put(name, {**head, "moves": moves})
-            return f"variable {name}"
-        parts = pack_json(moves, CHUNK_CHARS)
-        for i, part in enumerate(parts):
-            await self._put(self._undo_var(broker_id, f"part{i}"), part)
-        await self._put(name, {**head, "parts": len(parts)})
-        return f"variable {name} (+{len(parts)} parts)"
+        return await self._put_large(self._undo_var(broker_id), {**head, "moves": moves})
 
     async def drain_undo(self, broker_id: int) -> Rollback | None:
         """The stored undo of the drain of ``broker_id``, or None when no drain is recorded."""
         name = self._undo_var(broker_id)
-        raw = await self.store.get(name)
+        raw = await self._get_large(name)
         if raw is None:
             return None
         try:
-            if "parts" in raw:
-                moves: list[Any] = []
-                for i in range(int(raw["parts"])):
-                    moves += await self.store.get(self._undo_var(broker_id, f"part{i}"))
-            else:
-                moves = raw["moves"]
-            return [(str(t), int(p), tuple(map(int, old)), tuple(map(int, new))) for t, p, old, new in moves]
+            return [(str(t), int(p), tuple(map(int, old)), tuple(map(int, new))) for t, p, old, new in raw["moves"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise bad_stored(name, f"the undo of the drain of broker {broker_id} is unreadable: {exc}") from None
 
     async def clear_drain_undo(self, broker_id: int) -> None:
-        name = self._undo_var(broker_id)
-        raw = await self.store.get(name)
-        if isinstance(raw, dict) and isinstance(raw.get("parts"), int):
-            for i in range(raw["parts"]):
-                await self.store.delete(self._undo_var(broker_id, f"part{i}"))
-        await self.store.delete(name)
+        await self._delete_large(self._undo_var(broker_id))

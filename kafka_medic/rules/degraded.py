@@ -13,8 +13,12 @@ slows every producer with acks=all whose partitions it follows. The signals:
 * EC2 status checks "impaired" and scheduled retirement/stop/reboot events (AWS is telling us the
   hardware is going away; replacing on our schedule beats losing it on theirs).
 
-If many brokers look degraded at once it is the environment (network, clients, a bad config push),
-not hardware: ``mass_degradation`` pages and automation stands down, mirroring ``mass_failure``.
+What one snapshot shows is *evidence*, never a verdict: the ``degraded_broker`` finding carries no
+action. Whether it is confirmed (the broker's own history, its traffic, no failover under way), how
+long it has lasted and which rung of the ladder is due is :mod:`kafka_medic.judgment`'s call, across
+cycles. If many brokers are judged degraded at once it is the environment, not hardware: the
+judgment pages and automation stands down; here ``mass_degradation`` covers failed log dirs (hard
+evidence) on too many brokers at once.
 """
 
 from __future__ import annotations
@@ -188,21 +192,22 @@ def degraded_broker(ctx: RuleContext) -> list[Finding]:
                     "rack": plain(ctx.rack_by_broker.get(bid)),
                     "signals": sigs,
                 },
-                action=Action.REPLACE_DEGRADED_BROKER,
+                action=Action.NONE,  # evidence only: kafka_medic.judgment decides, across cycles
             )
         )
     return findings
 
 
 def mass_degradation(ctx: RuleContext) -> list[Finding]:
-    """Too many brokers flagged for replacement at once (degraded or failed disk): page, stand down.
+    """Too many brokers with a failed log dir at once: page, stand down.
 
     Uses the mass-failure cutoffs: replacing more brokers at once than we would tolerate losing is
-    never a safe automatic response, and the shared cause is usually outside the brokers.
+    never a safe automatic response, and the shared cause is usually outside the brokers. (Brokers
+    judged degraded on metrics are counted by :mod:`kafka_medic.judgment`, on confirmed evidence.)
     """
-    signals = ctx.memo(degraded_signals)
+    signals: dict[int, list[Signal]] = {}
     failed_disks = ctx.memo(failed_log_dir_brokers)
-    targets = set(signals) | set(failed_disks)
+    targets = set(failed_disks)
     by_count, by_fraction = exceeds_cutoffs(len(targets), ctx.n_brokers, ctx.policy)
     if not (by_count or by_fraction):
         return []

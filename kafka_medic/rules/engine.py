@@ -73,7 +73,9 @@ RULES: tuple[Rule, ...] = (
 )
 
 #: Actions that change the cluster on their own, and so are withdrawn when automation stands down.
-AUTOMATIC_ACTIONS: frozenset[Action] = frozenset({Action.HEAL_DEAD_BROKER, Action.REPLACE_DEGRADED_BROKER})
+AUTOMATIC_ACTIONS: frozenset[Action] = frozenset(
+    {Action.HEAL_DEAD_BROKER, Action.DEMOTE_BROKER, Action.RESTART_BROKER, Action.REPLACE_DEGRADED_BROKER}
+)
 
 _SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
@@ -173,6 +175,14 @@ def _rule_error(ctx: RuleContext, name: str, exc: Exception) -> Finding:
         since=ctx.now,
         action=Action.PAGE,
     )
+
+
+def with_findings(ev: Evaluation, findings: list[Finding]) -> Evaluation:
+    """``ev`` with its findings replaced (e.g. judged across cycles by :mod:`kafka_medic.judgment`):
+    stand-down re-applied, sorted, ``automation_allowed`` recomputed; down-since and the table kept."""
+    judged = _stand_down(list(findings))
+    judged.sort(key=lambda f: (_SEVERITY_RANK.get(f.severity, 9), str(f.rule), f.brokers, f.summary))
+    return replace(ev, findings=judged, automation_allowed=not any(f.action is Action.PAGE for f in judged))
 
 
 def _stand_down(findings: list[Finding]) -> list[Finding]:

@@ -157,3 +157,22 @@ def test_notification_refs_are_parsed_leniently() -> None:
 def test_memory_store_enforces_the_servers_size_limit() -> None:
     with pytest.raises(CoordinationError, match="over 5000"):
         run(MemoryStore().put("x", "y" * 6000, tags=[]))
+
+
+def test_scores_of_a_big_cluster_are_kept_in_parts_and_read_back_whole() -> None:
+    from kafka_medic.judgment import BrokerScore, Scores
+
+    s = state()
+    big = Scores(observed_at=None, brokers={b: BrokerScore(score=b % 7, baseline={"produce_p99_ms": 5.0 + b},
+                                                             samples=10) for b in range(2000)})  # fmt: skip
+    where = run(s.save_scores(big))
+    assert where.endswith(" parts)") and all(len(v) <= 5000 for v in s.store.values.values())
+    assert run(s.scores()) == big
+    small = Scores(brokers={1: BrokerScore(score=1)})
+    assert run(s.save_scores(small)) == f"variable {s.name('scores')}"
+    assert run(s.scores()) == small and not [k for k in s.store.values if "__part" in k], "no stale parts left"
+    # a torn read (a part from another write) is refused, never guessed
+    run(s.save_scores(big))
+    s.store.values[s.name("scores") + "__part1"] = '{"gen": "other", "text": "x"}'
+    with pytest.raises(CoordinationError, match="part 1 is missing or from another write"):
+        run(s.scores())
