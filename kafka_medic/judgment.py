@@ -244,7 +244,9 @@ def next_rung(record: BrokerLadder, score: int, policy: HealthPolicy, *, can_res
     Without a way to restart the broker (no replacer, or a script replacer without a restart
     command) the restart rung is passed over: demote, then replace."""
     thresholds = {
-        Rung.DEMOTE: policy.demote_score, Rung.RESTART: policy.restart_score, Rung.REPLACE: policy.replace_score
+        Rung.DEMOTE: policy.demote_score,
+        Rung.RESTART: policy.restart_score,
+        Rung.REPLACE: policy.replace_score,
     }
     taken = -1 if record.rung is None else RUNG_ORDER.index(record.rung)
     for i, rung in enumerate(RUNG_ORDER):
@@ -466,7 +468,10 @@ def _degraded_findings(
         severity = Severity.WARNING if v.suspect and not v.not_judged else Severity.INFO
         out.append(
             replace(
-                f, summary=f"{f.summary} ({note})", severity=severity, action=action,
+                f,
+                summary=f"{f.summary} ({note})",
+                severity=severity,
+                action=action,
                 evidence={**f.evidence, "judgment": v.to_record()},
             )
         )
@@ -486,8 +491,11 @@ def _mass_degradation(verdicts: Mapping[int, Verdict], n_brokers: int, policy: H
             summary=f"{len(due)} of {n_brokers} brokers are judged degraded at once: likely an environment "
             "problem, not hardware; automation stands down",
             brokers=tuple(due),
-            evidence={"degraded_brokers": len(due), "total_brokers": n_brokers,
-                      "scores": {str(b): verdicts[b].score for b in due}},
+            evidence={
+                "degraded_brokers": len(due),
+                "total_brokers": n_brokers,
+                "scores": {str(b): verdicts[b].score for b in due},
+            },
             action=Action.PAGE,
         )
     ]

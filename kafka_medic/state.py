@@ -198,9 +198,7 @@ def parse_maintenance(name: str, raw: Any) -> MaintenanceState | None:
     try:
         return MaintenanceState.model_validate(raw)
     except ValidationError as exc:
-        raise bad_stored(
-            name, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        ) from None
+        raise bad_stored(name, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
 
 
 def decode_known_brokers(raw: Any) -> dict[int, KnownBroker]:

@@ -52,9 +52,7 @@ def _logger() -> Any:
 class RunAudit:
     """The audit trail of one run: same cluster, action, actor and run id on every record."""
 
-    def __init__(
-        self, cluster: ClusterSettings, action: str, *, actor: str = "", brokers: Iterable[int] = ()
-    ) -> None:
+    def __init__(self, cluster: ClusterSettings, action: str, *, actor: str = "", brokers: Iterable[int] = ()) -> None:
         self.cluster = cluster.name
         self.action = action
         self.actor = (actor or default_actor())[:200]

@@ -1,10 +1,12 @@
 """Looking at a cluster: the collection task, and ``look_now`` -- the one "look at the cluster now".
 
-Every caller that judges the cluster (the health check, the replacement's guard and its re-checks,
-what-if, the rolling restart before each step) looks the same way: a *fresh* collection pass with
-everything automation uses (brokers remembered from earlier passes, EC2 status, the listener probe
-the policy asks for), evaluated with the persisted down-since times so grace periods stay honest.
-A look never replays an earlier sample: a decision to act needs a new observation.
+Every caller that judges the cluster (the health check, the guards of every remediation and their
+re-checks, what-if, the rolling restart before each step) looks the same way: a *fresh* collection
+pass with everything automation uses (brokers remembered from earlier passes, EC2 status, the
+listener probe the policy asks for), evaluated with the persisted down-since times so grace periods
+stay honest, and judged with the persisted scores and ladder (:mod:`kafka_medic.judgment`) so a
+degraded broker is acted on only on evidence over time. A look never replays an earlier sample:
+the judgment counts an observation once, and a look writes nothing (the health check persists).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from datetime import datetime
 from prefect import task
 
 from blocks.kafka_cluster import KafkaCluster
+from kafka_medic.judgment import Judgment, Ladder, judge
 from kafka_medic.monitor.collector import CollectResult, KnownBroker, collect_snapshot
 from kafka_medic.rules import Evaluation, evaluate
+from kafka_medic.rules.engine import with_findings
 from kafka_medic.snapshot import ClusterSnapshot
 from kafka_medic.state import MaintenanceState
 from tasks.ec2 import ec2_lookup_for
@@ -50,6 +54,8 @@ class Look:
     down_since: dict[int, datetime]  # as stored before this look (the evaluation has the new map)
     known: dict[int, KnownBroker]  # as stored before this look (the result has the new map)
     maintenance: MaintenanceState | None
+    judgment: Judgment
+    ladder: Ladder
     evaluate_s: float = 0.0
 
     @property
@@ -61,14 +67,22 @@ class Look:
         return self.maintenance is not None and self.maintenance.on
 
 
-async def look_now(cluster: KafkaCluster) -> Look:
-    """Collect ``cluster`` afresh and evaluate it (see the module docstring). Reads state, writes none."""
+async def look_now(cluster: KafkaCluster, *, can_restart: bool = True) -> Look:
+    """Collect ``cluster`` afresh, evaluate and judge it (see the module docstring). Reads state, writes none.
+
+    ``can_restart``: whether the cluster's replacer can restart a broker (else the ladder passes
+    the restart rung over)."""
     state = cluster_state(cluster.name)
-    # Three independent Prefect API reads, concurrently: every look pays them before it collects.
-    known, down_since, maintenance = await asyncio.gather(
-        state.known_brokers(), state.down_since(), state.maintenance()
+    # Independent Prefect API reads, concurrently: every look pays them before it collects.
+    known, down_since, maintenance, scores, ladder = await asyncio.gather(
+        state.known_brokers(), state.down_since(), state.maintenance(), state.scores(), state.ladder()
     )
     result = await collect_cluster(cluster, known)
     t0 = time.perf_counter()
     ev = evaluate(result.snapshot, cluster.policy, down_since=down_since)
-    return Look(result, ev, down_since, known, maintenance, evaluate_s=time.perf_counter() - t0)
+    judgment = judge(
+        scores, ladder, result.snapshot, ev.findings, cluster.policy, previous_down_since=down_since,
+        down_since=ev.down_since, can_restart=can_restart,
+    )  # fmt: skip
+    ev = with_findings(ev, judgment.findings)
+    return Look(result, ev, down_since, known, maintenance, judgment, ladder, evaluate_s=time.perf_counter() - t0)

@@ -177,9 +177,7 @@ async def verify_after(cluster: ClusterSettings, broker_id: int, timeout_s: floa
         return timings
     t1 = time.monotonic()
     try:
-        await wait_isr_full(
-            cluster, brokers=[broker_id], timeout_s=max(1.0, timeout_s - (t1 - t0)), poll_s=FAST_POLL_S
-        )
+        await wait_isr_full(cluster, brokers=[broker_id], timeout_s=max(1.0, timeout_s - (t1 - t0)), poll_s=FAST_POLL_S)
     except IsrNotFull as exc:
         raise TimeoutError(str(exc)) from exc
     timings["isr_full_s"] = round(time.monotonic() - t1, 3)

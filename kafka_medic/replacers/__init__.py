@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from kafka_medic.errors import ConfigError
-from kafka_medic.replacers.base import ReplaceOutcome, Replacer, ReplacerError
+from kafka_medic.replacers.base import UNKNOWN_HOST, HostState, ReplaceOutcome, Replacer, ReplacerError
 from kafka_medic.replacers.ec2 import Ec2BrokerReplacer
 from kafka_medic.replacers.sandbox import SandboxBrokerReplacer
 from kafka_medic.replacers.script import ScriptBrokerReplacer, run_bounded
@@ -21,15 +21,26 @@ from kafka_medic.settings.cluster import ClusterSettings
 from kafka_medic.settings.replacers import Ec2ReplacerSettings, SandboxReplacerSettings, ScriptReplacerSettings
 
 __all__ = [
+    "UNKNOWN_HOST",
     "Ec2BrokerReplacer",
+    "HostState",
     "ReplaceOutcome",
     "Replacer",
     "ReplacerError",
     "SandboxBrokerReplacer",
     "ScriptBrokerReplacer",
+    "can_restart",
     "replacer_for",
     "run_bounded",
 ]
+
+
+def can_restart(settings: Any) -> bool:
+    """Whether a replacer with these settings can restart a broker keeping its disk (the ladder's
+    middle rung): sandbox and EC2 always; a script replacer only with a ``restart_argv``."""
+    if isinstance(settings, ScriptReplacerSettings):
+        return bool(settings.restart_argv)
+    return isinstance(settings, (SandboxReplacerSettings, Ec2ReplacerSettings))
 
 
 def replacer_for(settings: Any, cluster: ClusterSettings, **kwargs: Any) -> Replacer:

@@ -45,6 +45,33 @@ class ReplaceOutcome:
         }
 
 
+@dataclass(frozen=True)
+class HostState:
+    """What the host side says about a broker's machine and disk (None: this replacer cannot tell).
+
+    The second signal next to Kafka's own view, read right before a destructive rung: a broker
+    whose machine and disk are still there is restarted with its disk first; a wipe needs the disk
+    gone, the host impaired, or a restart that did not help.
+    """
+
+    present: bool | None  # the machine/process slot still exists (a restart can bring it back)
+    disk_intact: bool | None  # the broker's data is still on its disk
+    impaired: bool | None = None  # the host itself reports a fault (EC2 status checks, scheduled retirement)
+    detail: str = ""
+
+    @property
+    def restartable(self) -> bool:
+        """A restart may bring the broker back with its data (unknown counts as yes: the restart is bounded)."""
+        return self.present is not False and self.disk_intact is not False
+
+    def to_record(self) -> dict[str, Any]:
+        return {"present": self.present, "disk_intact": self.disk_intact, "impaired": self.impaired,
+                "detail": self.detail}  # fmt: skip
+
+
+UNKNOWN_HOST = HostState(None, None, None, "this replacer cannot see the host")
+
+
 class Replacer(Protocol):
     """The interface every replacer kind provides."""
 
@@ -61,4 +88,9 @@ class Replacer(Protocol):
 
     def plan(self, broker_id: int, host: str) -> ReplaceOutcome:
         """Describe what ``replace`` would do, changing nothing (dry runs)."""
+        ...
+
+    def host_state(self, broker_id: int, host: str) -> HostState:
+        """Read the host side (machine, disk, host faults); changes nothing; never raises for a read error
+        (it returns what it could not tell as None, with the reason in ``detail``)."""
         ...

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 
 from kafka_medic.errors import ConfigError
-from kafka_medic.replacers.base import ReplaceOutcome, ReplacerError
+from kafka_medic.replacers.base import UNKNOWN_HOST, HostState, ReplaceOutcome, ReplacerError
 from kafka_medic.settings.cluster import AwsSettings
 from kafka_medic.settings.replacers import Ec2ReplacerSettings
 
@@ -179,3 +179,7 @@ class Ec2BrokerReplacer:
             "ec2", "restart", broker_id, f"rebooted {instance_id} (EC2 status {res.ec2_status})",
             time.monotonic() - t0, {"instance_id": instance_id, "steps": res.steps},
         )  # fmt: skip
+
+    def host_state(self, broker_id: int, host: str) -> HostState:
+        """Not read yet for EC2 (see the instance state and EBS follow-up): unknown."""
+        return UNKNOWN_HOST

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka_medic.errors import ConfigError, MedicError
-from kafka_medic.replacers.base import ReplaceOutcome, ReplacerError
+from kafka_medic.replacers.base import HostState, ReplaceOutcome, ReplacerError
 from kafka_medic.settings.replacers import SandboxReplacerSettings
 
 
@@ -74,4 +74,18 @@ class SandboxBrokerReplacer:
         return ReplaceOutcome(
             "sandbox", "plan", broker_id, f"would kill broker {broker_id}, delete {data_dir}, format it and start it",
             0.0, {"state_dir": str(self.state_dir), "data_dir": data_dir},
+        )  # fmt: skip
+
+    def host_state(self, broker_id: int, host: str) -> HostState:
+        """The sandbox's "host" is the broker's directory; its "disk" is the formatted data dir."""
+        try:
+            sb = self._open()
+            node = sb.layout.broker(broker_id)
+        except MedicError as exc:
+            return HostState(None, None, None, f"cannot read the sandbox: {exc}")
+        data_dir = sb.layout.data_dir(node)
+        intact = (data_dir / "meta.properties").exists()
+        return HostState(
+            present=True, disk_intact=intact, impaired=None,
+            detail=f"data dir {data_dir} {'formatted' if intact else 'missing or unformatted'}",
         )  # fmt: skip

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from kafka_medic.redaction import redact
-from kafka_medic.replacers.base import ReplaceOutcome, ReplacerError
+from kafka_medic.replacers.base import UNKNOWN_HOST, HostState, ReplaceOutcome, ReplacerError
 from kafka_medic.settings.replacers import ScriptReplacerSettings
 
 log = logging.getLogger(__name__)
@@ -170,20 +170,25 @@ class ScriptBrokerReplacer:
     """Runs the operator's replacement program for one broker (argv list, no shell)."""
 
     kind = "script"
-    supports_restart = False  # the block has one command: the replacement
 
     def __init__(self, block: ScriptReplacerSettings, *, cluster_name: str = "") -> None:
         self.block = block
         self.cluster_name = cluster_name
 
-    def _argv(self, broker_id: int, host: str) -> list[str]:
-        if not host and any("{host}" in a for a in self.block.argv):
+    @property
+    def supports_restart(self) -> bool:
+        """Only with a ``restart_argv``: the replacement command is never used as a restart."""
+        return bool(self.block.restart_argv)
+
+    def _argv(self, broker_id: int, host: str, *, restart: bool = False) -> list[str]:
+        template = (self.block.restart_argv if restart else self.block.argv) or []
+        if not host and any("{host}" in a for a in template):
             raise ReplacerError(
                 f"the host of broker {broker_id} is unknown (never seen alive by kafka-medic), and the replacer "
                 "command needs {host}; run a health check while the broker is up, or replace it by hand",
                 changed=False,
             )
-        return self.block.render_argv(broker_id, host)
+        return self.block.render_argv(broker_id, host, restart=restart)
 
     def _env(self, broker_id: int, host: str) -> dict[str, str]:
         return {
@@ -196,7 +201,10 @@ class ScriptBrokerReplacer:
         }
 
     def replace(self, broker_id: int, host: str) -> ReplaceOutcome:
-        argv = self._argv(broker_id, host)
+        return self._run(broker_id, host, "replace")
+
+    def _run(self, broker_id: int, host: str, action: str) -> ReplaceOutcome:
+        argv = self._argv(broker_id, host, restart=action == "restart")
         secrets = [v.get_secret_value() for v in self.block.secret_env.values()]
         log.info("replacer script for broker %s: %s (timeout %.0fs)", broker_id, argv, self.block.timeout_s)
         run = run_bounded(argv, timeout_s=self.block.timeout_s, env=self._env(broker_id, host), secrets=secrets)
@@ -225,12 +233,21 @@ class ScriptBrokerReplacer:
                 details=details,
             )
         return ReplaceOutcome(
-            "script", "replace", broker_id, f"replacer script {argv[0]!r} succeeded in {run.seconds:.1f}s",
+            "script", action, broker_id, f"{action} script {argv[0]!r} succeeded in {run.seconds:.1f}s",
             run.seconds, details,
         )  # fmt: skip
 
     def restart(self, broker_id: int, host: str) -> ReplaceOutcome:
-        raise ReplacerError("the script replacer has no restart command; only replacement is possible", changed=False)
+        if not self.block.restart_argv:
+            raise ReplacerError(
+                "this script replacer has no restart_argv: it can only replace (wipe) a broker, never restart it",
+                changed=False,
+            )
+        return self._run(broker_id, host, "restart")
+
+    def host_state(self, broker_id: int, host: str) -> HostState:
+        """A script replacer cannot see the host: unknown (a restart, when configured, is bounded anyway)."""
+        return UNKNOWN_HOST
 
     def plan(self, broker_id: int, host: str) -> ReplaceOutcome:
         argv = self._argv(broker_id, host)

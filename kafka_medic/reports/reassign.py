@@ -17,6 +17,7 @@ from kafka_medic.snapshot import ClusterSnapshot
 #: Rows of the plan table artifact (the full plan is in the flow's result).
 MAX_TABLE_ROWS = 1000
 
+
 class ReassignReport(BaseModel):
     cluster: str
     status: str = Field(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 #: Moves listed in the table artifact (the return value has them all).
 MAX_TABLE_ROWS = 1000
 
+
 class WhatIfReport(BaseModel):
     """The verdicts, the plan and its cost (``plan`` is ``Plan.to_dict()``)."""
 

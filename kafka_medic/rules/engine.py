@@ -169,8 +169,7 @@ def _rule_error(ctx: RuleContext, name: str, exc: Exception) -> Finding:
     return Finding(
         rule=RuleName.RULE_ERROR,
         severity=Severity.CRITICAL,
-        summary=f"Health rule {name} failed ({type(exc).__name__}): evaluation incomplete, "
-        "automation stands down",
+        summary=f"Health rule {name} failed ({type(exc).__name__}): evaluation incomplete, automation stands down",
         evidence={"rule_function": name, "error_type": type(exc).__name__, "message": str(exc)[:500]},
         since=ctx.now,
         action=Action.PAGE,
@@ -214,9 +213,7 @@ _AGGREGATE_REASON = {
 }
 
 
-def broker_health(
-    ctx: RuleContext, findings: list[Finding], down_since: Mapping[int, datetime]
-) -> pd.DataFrame:
+def broker_health(ctx: RuleContext, findings: list[Finding], down_since: Mapping[int, datetime]) -> pd.DataFrame:
     """One row per broker for the UI: status, the reasons behind it, and key metrics.
 
     status: ``down-actionable`` (down past grace and healing allowed), ``down``, ``degraded``
@@ -270,8 +267,7 @@ def broker_health(
         "metrics_ok": b["metrics_ok"].to_numpy(dtype=object),
         "down_since": [down_since.get(int(i)) for i in ids],
         "seconds_down": [
-            max(0.0, (ctx.now - down_since[int(i)]).total_seconds()) if int(i) in down_since else np.nan
-            for i in ids
+            max(0.0, (ctx.now - down_since[int(i)]).total_seconds()) if int(i) in down_since else np.nan for i in ids
         ],
         "replicas": replicas.astype(np.int64),
         "leaders": leaders.astype(np.int64),

@@ -59,6 +59,11 @@ class ScriptReplacerSettings(BaseModel):
         min_length=1,
         description='Program and arguments, one per element; "{broker_id}" and "{host}" are substituted.',
     )
+    restart_argv: list[str] | None = Field(
+        None,
+        description="Optional: a program that restarts the broker keeping its disk (same placeholders). "
+        "Without it kafka-medic can only demote or replace a broker through this replacer, never restart it.",
+    )
     timeout_s: float = Field(
         1800.0, gt=0, le=24 * 3600, description="Kill the program if it runs longer than this (seconds)."
     )
@@ -67,7 +72,7 @@ class ScriptReplacerSettings(BaseModel):
         default_factory=dict, description="Extra environment variables holding secrets (masked everywhere)."
     )
 
-    @field_validator("argv", mode="before")
+    @field_validator("argv", "restart_argv", mode="before")
     @classmethod
     def _argv_is_a_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -79,9 +84,13 @@ class ScriptReplacerSettings(BaseModel):
             raise ValueError(f"argv must be a list of arguments, e.g. [{value!r}]")
         return value
 
-    @field_validator("argv")
+    @field_validator("argv", "restart_argv")
     @classmethod
-    def _check_argv(cls, argv: list[str]) -> list[str]:
+    def _check_argv(cls, argv: list[str] | None) -> list[str] | None:
+        if argv is None:
+            return None
+        if not argv:
+            raise ValueError("must list at least the program (or be left unset)")
         if not argv[0].strip():
             raise ValueError("argv[0] (the program) must not be empty")
         if any(ch.isspace() for ch in argv[0]):
@@ -111,9 +120,12 @@ class ScriptReplacerSettings(BaseModel):
             raise ValueError(f"variables set in both env and secret_env: {sorted(both)}")
         return self
 
-    def render_argv(self, broker_id: int, host: str) -> list[str]:
+    def render_argv(self, broker_id: int, host: str, *, restart: bool = False) -> list[str]:
         """The argv for one broker: placeholders substituted per element, never re-split."""
-        return [arg.format(broker_id=broker_id, host=host) for arg in self.argv]
+        argv = self.restart_argv if restart else self.argv
+        if argv is None:
+            raise ValueError("no restart_argv is configured")
+        return [arg.format(broker_id=broker_id, host=host) for arg in argv]
 
 
 class Ec2ReplacerSettings(BaseModel):
