@@ -6,6 +6,7 @@ naming the clusters (or replacer blocks) that do exist.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from blocks.api import prefect_api_errors
 from blocks.kafka_cluster import KafkaCluster
 from blocks.replacers import REPLACER_BLOCKS, Ec2Replacer
 from kafka_medic.errors import ConfigError
-from kafka_medic.replacers import Replacer, replacer_for
+from kafka_medic.replacers import Replacer, can_restart, replacer_for
 
 
 async def cluster_names() -> list[str]:
@@ -74,3 +75,30 @@ async def aload_replacer(cluster: KafkaCluster, **kwargs: Any) -> Replacer:
             raise ConfigError(f"replacer {ref!r}: {missing}") from exc
         kwargs["session"] = creds.get_boto3_session()
     return replacer_for(block, cluster, **kwargs)
+
+
+#: ref -> (read at, can restart): the health check asks every cycle; a replacer block rarely changes.
+_CAN_RESTART: dict[str, tuple[float, bool]] = {}
+CAN_RESTART_TTL_S = 60.0
+
+
+async def replacer_can_restart(cluster: KafkaCluster) -> bool:
+    """Whether the cluster's replacer can restart a broker with its disk (the ladder's middle rung).
+
+    False without a replacer; a replacer block that cannot be read counts as "cannot restart"
+    (the ladder then passes the rung over and the replacement itself reports the error).
+    Cached for a minute per replacer block."""
+    ref = cluster.replacer
+    if not ref:
+        return False
+    hit = _CAN_RESTART.get(ref)
+    if hit is not None and time.monotonic() - hit[0] < CAN_RESTART_TTL_S:
+        return hit[1]
+    slug, _, name = ref.partition("/")
+    cls = REPLACER_BLOCKS.get(slug)
+    try:
+        ok = cls is not None and can_restart(await cls.aload(name))
+    except Exception:
+        ok = False
+    _CAN_RESTART[ref] = (time.monotonic(), ok)
+    return ok

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from flows.cancel_reassignment import cancel_reassignment
+from flows.demote_broker import demote_broker, restore_broker
 from flows.drain import drain_broker
 from flows.fleet_health import fleet_health
 from flows.health_check import health_check
@@ -29,6 +30,7 @@ from flows.maintenance_mode import maintenance_mode
 from flows.reassign import reassign
 from flows.remediate import remediate
 from flows.replace_broker import replace_broker
+from flows.restart_broker import restart_broker
 from flows.rolling_restart import rolling_restart
 from flows.undrain import undrain_broker
 from flows.verify_isr import verify_isr
@@ -116,7 +118,10 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry(reassign, "Drain or replace brokers by partition reassignment."),
     Entry(cancel_reassignment, "Cancel in-flight partition reassignments."),
     Entry(verify_isr, "Wait until every partition's ISR is full."),
-    Entry(replace_broker, "Replace one broker (fresh machine/disk)."),
+    Entry(replace_broker, "Heal one broker: restart it with its disk if its host is there, else replace it."),
+    Entry(restart_broker, "Restart one broker keeping its disk (the ladder's middle rung)."),
+    Entry(demote_broker, "Take every leadership off a broker (no data moves; reversible)."),
+    Entry(restore_broker, "Give a broker its leaderships back (undo a demotion)."),
     Entry(remediate, "Carry out one healing decision (approvals)."),
     Entry(fleet_health, "Health check every cluster once."),
 )
@@ -179,7 +184,7 @@ def prefect_yaml(example_cluster: str = "sandbox", interval_s: float = 15.0) -> 
             out.append(
                 f"  - name: {example_cluster}\n"
                 f"    entrypoint: {e.file_entrypoint}\n"
-                f'    description: "Health check of cluster \'{example_cluster}\' every {interval_s:g} s '
+                f"    description: \"Health check of cluster '{example_cluster}' every {interval_s:g} s "
                 '(collect, evaluate, heal)."\n'
                 f'    tags: [{TAG}, "cluster:{example_cluster}"]\n'
                 "    schedules:\n"

@@ -53,7 +53,7 @@ async def _record_undo(
         after = replica_map(await read_partitions(block))
         entries = rollback_entries(before, after, b)
         if entries:
-            report.rollback_stored_in = await cluster_state(block.name).save_drain_undo(b, entries, run_id)
+            report.rollback_stored_in = await cluster_state(block.name).save_undo("drain", b, entries, run_id)
         report.moves = len(entries)
         report.remaining_on_broker = sum(b in reps for reps in after.values())
     except Exception as exc:

@@ -17,11 +17,17 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.events import emit_event
 
-from blocks.load import load_cluster
+from blocks.load import load_cluster, replacer_can_restart
 from flows.remediate import dispatch
 from kafka_medic.decide import Remedy, decide
 from kafka_medic.findings import Finding, Severity
-from kafka_medic.reports.health import HealthReport, findings_markdown, table_records
+from kafka_medic.judgment import worth_saving
+from kafka_medic.reports.health import (
+    HealthReport,
+    findings_markdown,
+    judgment_record,
+    table_records,
+)
 from tasks.collect import look_now
 from tasks.state import cluster_state
 
@@ -45,7 +51,8 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
     """
     logger = get_run_logger()
     block = await load_cluster(cluster)
-    look = await look_now(block)
+    can_restart = await replacer_can_restart(block)
+    look = await look_now(block, can_restart=can_restart)
     ev = look.evaluation
     # Written only when changed: these are Prefect API writes on every cycle of every cluster, and
     # the cycle that finds a dead broker is the one that must not wait on them needlessly.
@@ -56,7 +63,7 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
         await state.save_known_brokers(look.result.known_brokers)
 
     decisions = decide(ev.findings, block.policy.mode, has_replacer=block.replacer is not None,
-                       maintenance=look.in_maintenance)  # fmt: skip
+                       can_restart=can_restart, maintenance=look.in_maintenance)  # fmt: skip
     counts = {s.value: sum(f.severity is s for f in ev.findings) for s in Severity}
     for f in ev.findings:
         if f.severity is not Severity.INFO:
@@ -79,9 +86,13 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
     dispatched: list[dict[str, Any]] = []
     todo = [d for d in decisions if d.execute and d.remedy is not Remedy.REPORT]
     if act and todo:
-        dispatched = await dispatch(block, todo, [f.to_record() for f in ev.findings])
+        dispatched = await dispatch(block, todo, [f.to_record() for f in ev.findings], look.ladder)
     elif todo:
         logger.info("[%s] decisions not dispatched (act=False)", cluster)
+    # The judgment is persisted after the dispatch (off the path to a repair), and only when it
+    # moved (:func:`kafka_medic.judgment.worth_saving`); a remediation's guard judges its own look.
+    if worth_saving(look.scores, look.judgment.scores, block.policy):
+        await state.save_scores(look.judgment.scores)
 
     serious = counts["warning"] + counts["critical"]
     return HealthReport(
@@ -89,4 +100,5 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
         maintenance=look.in_maintenance, counts=counts, findings=[f.to_record() for f in ev.findings],
         decisions=[d.to_record() for d in decisions], dispatched=dispatched,
         collect_s=round(look.result.seconds, 3), evaluate_s=round(look.evaluate_s, 4),
+        judgment=judgment_record(look.judgment, look.ladder),
     )  # fmt: skip

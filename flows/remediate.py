@@ -4,7 +4,10 @@ For each executable decision of a health check:
 
 * ``page``: notify humans and audit ``paged`` right there, in the health check's run -- paging must
   not depend on a worker being free (:func:`tasks.pages.page_humans`, repeats suppressed).
-* ``replace_broker`` / ``reassign_away``: one ``remediate`` run, through :func:`tasks.dispatch.start_flow`:
+* a broker remedy (``demote_broker``, ``restart_broker``, ``replace_broker``, ``restore_broker``,
+  ``reassign_away``) -- unless earlier attempts on that broker failed recently (it backs off, and
+  after too many gives up and pages once: :func:`tasks.ladder.attempt_gate`) -- one ``remediate``
+  run, through :func:`tasks.dispatch.start_flow`:
   a run of the ``remediate`` deployment when one exists (fire and forget: a long heal, or a pause
   waiting for a human, never blocks the next health check; not started twice for a cluster), else
   in this process -- and then, for a replacement that needs no approval, the ``replace-broker``
@@ -31,14 +34,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.kafka_cluster import KafkaCluster
 from blocks.load import load_cluster
+from flows.demote_broker import LeadershipParams, demote_broker, restore_broker
 from flows.reassign import ReassignParams, reassign
 from flows.replace_broker import ReplaceBrokerParams, replace_broker
+from flows.restart_broker import RestartBrokerParams, restart_broker
 from kafka_medic.audit import AUTOMATION_ACTOR, AuditStatus
-from kafka_medic.decide import Decision, Remedy
+from kafka_medic.decide import BROKER_REMEDIES, Decision, Remedy
 from kafka_medic.heal import REPLACE_ACTION, heal_findings
+from kafka_medic.judgment import Ladder
 from tasks.audit import RunAudit
 from tasks.collect import look_now
 from tasks.dispatch import start_flow
+from tasks.ladder import attempt_gate, page_gave_up
 from tasks.pages import page_humans
 from tasks.state import cluster_state
 
@@ -60,7 +67,9 @@ class RemediationParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    remedy: Remedy = Field(..., description="replace_broker, reassign_away or page.")
+    remedy: Remedy = Field(
+        ..., description="demote_broker, restart_broker, replace_broker, restore_broker, reassign_away or page."
+    )
     broker_id: int | None = Field(None, ge=0, description="The broker the decision is about.")
     rule: str = Field("", max_length=200, description="The health rule behind the decision.")
     reason: str = Field("", max_length=2000, description="Why (the finding's summary).")
@@ -89,8 +98,11 @@ class Approval(RunInput):
 
 def _approval_text(cluster: str, d: RemediationParams) -> str:
     what = {
-        Remedy.REPLACE_BROKER: f"**replace broker {d.broker_id}** (fresh machine/disk, same broker id)",
+        Remedy.REPLACE_BROKER: f"**heal broker {d.broker_id}** (restart it with its disk if its host is still "
+        "there, else a fresh machine/disk with the same broker id)",
         Remedy.REASSIGN_AWAY: f"**move every partition off broker {d.broker_id}**",
+        Remedy.DEMOTE_BROKER: f"**take every leadership off broker {d.broker_id}** (no data moves; reversible)",
+        Remedy.RESTART_BROKER: f"**restart broker {d.broker_id}** keeping its disk",
     }.get(d.remedy, d.remedy.value)
     return (
         f"kafka-medic wants to {what} on cluster `{cluster}`.\n\n"
@@ -112,7 +124,7 @@ async def remediate(cluster: str, decision: RemediationParams) -> dict[str, Any]
 
     if d.remedy is Remedy.PAGE:
         return await page_humans(block, d.rule, d.reason, d.findings, actor=d.actor)
-    if d.remedy not in (Remedy.REPLACE_BROKER, Remedy.REASSIGN_AWAY) or d.broker_id is None:
+    if d.remedy not in BROKER_REMEDIES or d.broker_id is None:
         return {**base, "status": "ignored", "message": f"nothing to do for remedy {d.remedy.value}"}
 
     actor = d.actor
@@ -152,7 +164,25 @@ async def remediate(cluster: str, decision: RemediationParams) -> dict[str, Any]
 
     if d.remedy is Remedy.REPLACE_BROKER:
         return await _replace(cluster, d, actor)
-    return await _reassign_away(cluster, d, actor, audit)
+    if d.remedy is Remedy.REASSIGN_AWAY:
+        return await _reassign_away(cluster, d, actor, audit)
+    return await _ladder_step(cluster, d, actor)
+
+
+async def _ladder_step(cluster: str, d: RemediationParams, actor: str) -> dict[str, Any]:
+    """Demote, restart or restore (automation's parameters: act only if a fresh judgment still says so)."""
+    assert d.broker_id is not None
+    base = {"remedy": d.remedy.value, "broker_id": d.broker_id}
+    reason = f"{d.rule}: {d.reason}"[:1000]
+    if d.remedy is Remedy.RESTART_BROKER:
+        params = RestartBrokerParams(broker_id=d.broker_id, dry_run=d.dry_run, automation=True, actor=actor,
+                                     reason=reason)  # fmt: skip
+        res = await restart_broker(cluster, params)
+        return {**base, "status": res.status.value, "message": res.message, "result": res.model_dump(mode="json")}
+    step = demote_broker if d.remedy is Remedy.DEMOTE_BROKER else restore_broker
+    lp = LeadershipParams(broker_id=d.broker_id, dry_run=d.dry_run, automation=True, actor=actor, reason=reason)
+    report = await step(cluster, lp)
+    return {**base, "status": report.status, "message": report.summary, "result": report.model_dump(mode="json")}
 
 
 async def _replace(cluster: str, d: RemediationParams, actor: str) -> dict[str, Any]:
@@ -190,7 +220,7 @@ async def _reassign_away(cluster: str, d: RemediationParams, actor: str, audit: 
 
 
 async def dispatch(
-    block: KafkaCluster, decisions: list[Decision], findings: list[dict[str, Any]]
+    block: KafkaCluster, decisions: list[Decision], findings: list[dict[str, Any]], ladder: Ladder | None = None
 ) -> list[dict[str, Any]]:
     """Carry out a health check's executable decisions (see the module docstring). Never raises for
     one decision's failure: each gets a result dict, so the health check always completes."""
@@ -207,8 +237,18 @@ async def dispatch(
             logger.exception("[%s] paging failed", block.name)
             out.append({"remedy": "page", "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
 
-    for d in (d for d in todo if d.remedy in (Remedy.REPLACE_BROKER, Remedy.REASSIGN_AWAY)):
+    for d in (d for d in todo if d.remedy in BROKER_REMEDIES and d.broker_id is not None):
         base = {"remedy": d.remedy.value, "broker_id": d.broker_id}
+        gate = attempt_gate(ladder or Ladder(), d.broker_id, block.policy)
+        if not gate.allowed and d.remedy is not Remedy.RESTORE_BROKER:  # giving leadership back is never held
+            out.append({**base, **gate.to_record()})
+            if gate.gave_up:
+                try:
+                    out.append(await page_gave_up(block, d.broker_id, d.remedy.value, gate.why))
+                except Exception as exc:
+                    logger.exception("[%s] paging failed", block.name)
+                    out.append({"remedy": "page", "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            continue
         direct = d.remedy is Remedy.REPLACE_BROKER and not d.needs_approval
         if direct:
             remaining = await cluster_state(block.name).cooldown_remaining(

@@ -12,8 +12,10 @@ Order of operations, and why:
    stands down (mass failure or any other paging finding), if the cluster state cannot be read, or
    if wiping this broker would take a partition offline or below min ISR
    (``safety.removal_impact``) -- naming the partitions.
-4. Optionally restart first (Orion's "maybe dead": the broker is registered but unhealthy, or
-   fenced while its JVM still answers), then re-check health; replace only if that did not help.
+4. Optionally restart first, keeping its disk (:func:`kafka_medic.heal.restart_first`): when the
+   replacer's view of the host (:meth:`Replacer.host_state`) says machine and disk are still there
+   (or cannot tell), or the broker still answers (Orion's "maybe dead"); then re-check health and
+   replace only if that did not help -- the failed restart is the second signal before a wipe.
 5. Replace; wait (bounded) until the broker registers and is unfenced; verify its replicas are
    back in sync (bounded); only then record success -- the cooldown starts from success, not from
    the attempt, so a half-done replacement never silences the next one.
@@ -38,18 +40,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from blocks.load import aload_replacer, load_cluster
 from kafka_medic.audit import AuditStatus
 from kafka_medic.errors import ClusterBusy
+from kafka_medic.findings import Action
 from kafka_medic.heal import (
     REPLACE_ACTION,
+    RESTART_ACTION,
     broker_row,
     heal_findings,
-    maybe_dead,
     refusal_reasons,
     restart_action,
+    restart_first,
     row_host,
 )
+from kafka_medic.judgment import Rung
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceFailed, ReplaceStatus, outcome_markdown
+from kafka_medic.rules import Evaluation
 from tasks.audit import RunAudit
 from tasks.collect import look_now
+from tasks.ladder import record_attempt
 from tasks.locks import cluster_lock
 from tasks.rungs import HealRun, replace_rung, restart_rung
 from tasks.state import cluster_state
@@ -158,23 +165,32 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
         if reasons:
             msg = f"refusing to replace broker {b}: " + "; ".join(reasons)
             await audit(AuditStatus.REFUSED, msg, partitions=partitions[:200], dry_run=params.dry_run)
+            if not params.dry_run:
+                await record_attempt(block, b, REPLACE_ACTION, False)
             return result(ReplaceStatus.REFUSED, msg, partitions=partitions)
+        rung = params.require_finding and _degraded(look.evaluation, b)  # a rung of the ladder, not a dead broker
 
         host = row_host(row)
-        restart = params.try_restart_first and run.replacer.supports_restart and maybe_dead(row)
-        if restart and await state.cooldown_remaining(restart_action(b), cooldown_s) > 0:
-            restart = False  # restarted recently and still needs healing: a restart does not help
+        restart, why_restart = False, "not asked to restart first"
+        if params.try_restart_first:
+            host_state = await asyncio.to_thread(run.replacer.host_state, b, host)
+            recently = await state.cooldown_remaining(restart_action(b), cooldown_s) > 0
+            restart, why_restart = restart_first(
+                row, host_state, supports_restart=run.replacer.supports_restart, restarted_recently=recently
+            )
+            run.notes.update(host=host_state.to_record(), restart_first=why_restart)
         if params.dry_run:
             plan = await asyncio.to_thread(run.replacer.plan, b, host)
-            first = "restart it first (it may only be hung), then " if restart else ""
+            first = f"restart it first ({why_restart}), then if that does not help " if restart else ""
             msg = f"dry run: would {first}replace broker {b}: {plan.summary}"
             await audit(AuditStatus.PLANNED, msg, plan=plan.to_record(), reason=params.reason, dry_run=True)
             return result(ReplaceStatus.PLANNED, msg, outcome=plan.to_record())
 
         try:
             if restart:
-                fixed = await restart_rung(run, host)
+                fixed = await restart_rung(run, host, why=why_restart)
                 if fixed is not None:
+                    await record_attempt(block, b, RESTART_ACTION, True, rung=Rung.RESTART if rung else None)
                     return result(ReplaceStatus.RESTARTED, fixed)
                 # the restart did not help: judge safety again on the state it left
                 look = await look_now(block)
@@ -182,14 +198,22 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
                 if reasons:
                     msg = f"refusing to replace broker {b} after its restart: " + "; ".join(reasons)
                     await audit(AuditStatus.REFUSED, msg, partitions=partitions[:200])
+                    await record_attempt(block, b, REPLACE_ACTION, False)
                     return result(ReplaceStatus.REFUSED, msg, partitions=partitions)
                 host = row_host(broker_row(look.snapshot, b)) or host
-            return await replace_rung(run, host)
+            done = await replace_rung(run, host)
         except ReplaceFailed:
+            await record_attempt(block, b, REPLACE_ACTION, False)
             raise
         except Exception as exc:  # anything unexpected after a change may have been made
             msg = f"replacement of broker {b} failed: {type(exc).__name__}: {exc}"
             await audit(AuditStatus.FAILED, msg)
+            await record_attempt(block, b, REPLACE_ACTION, False)
             raise ReplaceFailed(msg) from exc
+        await record_attempt(block, b, REPLACE_ACTION, True, rung=Rung.REPLACE if rung else None)
+        return done
 
 
+def _degraded(ev: Evaluation, broker_id: int) -> bool:
+    """The fresh look calls for this replacement through the ladder (degraded), not a dead broker."""
+    return any(f.action is Action.REPLACE_DEGRADED_BROKER for f in heal_findings(ev, broker_id))

@@ -118,7 +118,10 @@ async def rolling_restart(cluster: str, params: RollingRestartParams = DEFAULT_R
 
 
 async def _restart_all(
-    block: KafkaCluster, params: RollingRestartParams, report: RollingRestartReport, audit: RunAudit,
+    block: KafkaCluster,
+    params: RollingRestartParams,
+    report: RollingRestartReport,
+    audit: RunAudit,
     replacer: Replacer,
 ) -> None:
     """Under the cluster lock, one broker at a time; each step re-checked twice, then waited for full ISR."""

@@ -55,7 +55,7 @@ async def undrain_broker(cluster: str, params: UndrainParams) -> DrainReport:
     b = params.broker_id
     audit = RunAudit(block, "undrain_broker", brokers=[b])
     state = cluster_state(cluster)
-    entries = await state.drain_undo(b)
+    entries = await state.undo("drain", b)
     report = DrainReport(action="undrain", cluster=cluster, broker_id=b, dry_run=params.dry_run, moves=0, summary="")
     if entries is None:
         report.status = "skipped"
@@ -69,7 +69,7 @@ async def undrain_broker(cluster: str, params: UndrainParams) -> DrainReport:
     if params.dry_run:
         await audit(AuditStatus.PLANNED, f"dry run: {report.summary}", skipped=skipped[:200])
     elif not moves:
-        await state.clear_drain_undo(b)
+        await state.clear_undo("drain", b)
         report.status, report.summary = "nothing_to_do", f"nothing to move back onto broker {b}"
         await audit(AuditStatus.SKIPPED, report.summary, skipped=skipped)
     else:
@@ -85,7 +85,7 @@ async def undrain_broker(cluster: str, params: UndrainParams) -> DrainReport:
         except Exception as exc:
             await audit(AuditStatus.FAILED, f"undrain of broker {b} failed: {exc}")
             raise
-        await state.clear_drain_undo(b)
+        await state.clear_undo("drain", b)
         report.status = "completed"
         report.summary = f"{len(moves)} partition(s) moved back onto broker {b}, {len(skipped)} skipped"
         await audit(AuditStatus.FINISHED, report.summary, skipped=skipped[:200])

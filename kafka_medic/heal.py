@@ -13,6 +13,7 @@ import pandas as pd
 
 from kafka_medic.errors import ConfigError
 from kafka_medic.findings import Action, Finding
+from kafka_medic.replacers.base import HostState
 from kafka_medic.rules import Evaluation
 from kafka_medic.safety import removal_impact
 
@@ -64,6 +65,32 @@ def maybe_dead(row: dict[str, Any] | None) -> bool:
     if row is None:
         return False
     return bool(row.get("alive")) or row.get("metrics_ok") is True
+
+
+def restart_first(
+    row: dict[str, Any] | None, host: HostState, *, supports_restart: bool, restarted_recently: bool
+) -> tuple[bool, str]:
+    """Whether to restart the broker with its disk before wiping it, and why (for the audit).
+
+    A crashed JVM on a healthy machine comes back in seconds with its data; a wipe re-replicates
+    everything it held (minutes to hours). So a broker is restarted first when its host and disk
+    are (or may be) still there, and wiped only when they are gone, a restart was just tried, or the
+    replacer cannot restart. The restart is bounded (``restart_check_s``); if it does not bring the
+    broker back, that failure is the second signal next to Kafka's own view that a wipe is needed.
+    """
+    if not supports_restart:
+        return False, "the replacer cannot restart a broker"
+    if restarted_recently:
+        return False, "it was restarted recently and still needs healing"
+    if host.disk_intact is False:
+        return False, f"its disk is gone ({host.detail})"
+    if host.present is False:
+        return False, f"its host is gone ({host.detail})"
+    if maybe_dead(row):
+        return True, "it is registered or still answers: it may only be hung"
+    if host.present:
+        return True, f"its host and disk are still there ({host.detail})"
+    return True, "its host cannot be seen: a bounded restart may bring it back with its data"
 
 
 def row_host(row: dict[str, Any] | None) -> str:

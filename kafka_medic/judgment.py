@@ -235,6 +235,29 @@ class Judgment:
     findings: list[Finding]  # the degraded findings, with the verdict applied (and any mass page)
 
 
+#: Baselines alone are written at most this often (seconds): every cycle of every cluster would be a
+#: Prefect API write of a value that grows with the broker count; scores are written when they move.
+BASELINE_SAVE_EVERY_S = 300.0
+
+
+def worth_saving(old: Scores, new: Scores, policy: HealthPolicy, *, every_s: float = BASELINE_SAVE_EVERY_S) -> bool:
+    """Whether the health check should persist ``new`` (it skips writes that change nothing that matters).
+
+    Always when a score, the set of brokers or the disruption time moved, and while any broker is
+    still learning its baseline; else (baselines drifting) at most every ``every_s``. Skipping a
+    write never lets a replay count: the next cycle's snapshot is newer than the stored one either way.
+    """
+    if new.disrupted_at != old.disrupted_at or set(new.brokers) != set(old.brokers):
+        return True
+    if any(new.brokers[b].score != old.brokers[b].score for b in new.brokers):
+        return True
+    if any(r.samples < policy.degraded_baseline_min_samples for r in new.brokers.values()):
+        return new.brokers != old.brokers
+    if new.observed_at is None or old.observed_at is None:
+        return new.observed_at != old.observed_at
+    return (new.observed_at - old.observed_at).total_seconds() >= every_s
+
+
 # -- the ladder and failure handling -----------------------------------------------------------------
 
 

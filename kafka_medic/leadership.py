@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import pandas as pd
+
 from kafka_medic.planner import Move
 from kafka_medic.safety import down_broker_ids, effective_isr
 from kafka_medic.snapshot import ClusterSnapshot
@@ -89,11 +91,53 @@ def restore_moves(undo: Mapping[PartitionKey, Iterable[int]], current: Mapping[P
     return moves, skipped
 
 
-def preferred_of(snapshot: ClusterSnapshot, broker_id: int) -> list[PartitionKey]:
-    """Partitions whose preferred leader is ``broker_id`` and that it does not lead now (a heal
-    gives them back, so it ends where it started)."""
-    parts = snapshot.partitions
-    if parts.empty:
+def preferred_of(partitions: pd.DataFrame, broker_id: int, *, in_sync_only: bool = True) -> list[PartitionKey]:
+    """Partitions whose preferred leader is ``broker_id``, that it does not lead now and (by default)
+    where it is in sync: what a heal gives back, so it ends where it started."""
+    if partitions.empty:
         return []
-    rows = zip(parts["topic"], parts["partition"], parts["leader"], parts["replicas"], strict=True)
-    return [(str(t), int(p)) for t, p, leader, reps in rows if len(reps) and int(reps[0]) == broker_id != int(leader)]
+    rows = zip(partitions["topic"], partitions["partition"], partitions["leader"], partitions["replicas"],
+               partitions["isr"], strict=True)  # fmt: skip
+    return [
+        (str(t), int(p)) for t, p, leader, reps, isr in rows
+        if len(reps) and int(reps[0]) == broker_id != int(leader)
+        and (not in_sync_only or broker_id in {int(b) for b in isr})
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """What gives ``broker_id`` its leaderships back: reorders (its demotion's undo) and elections."""
+
+    broker_id: int
+    moves: tuple[Move, ...]
+    elect: tuple[PartitionKey, ...]
+    skipped: tuple[tuple[str, str], ...]
+
+    @property
+    def waiting(self) -> bool:
+        """Some partitions wait for the broker to be in sync (keep the undo for the next restore)."""
+        return any("not in sync" in why for _, why in self.skipped)
+
+
+def restoration(snapshot: ClusterSnapshot, broker_id: int, undo: Mapping[PartitionKey, Iterable[int]]) -> Restoration:
+    """The demotion's undo (:func:`restore_moves`) and the broker's preferred partitions
+    (:func:`preferred_of`), only where the broker is in sync: an election cannot pick it elsewhere,
+    and putting it first where it is not in sync would only create a leader imbalance."""
+    parts = snapshot.partitions
+    current = {} if parts.empty else {
+        (str(t), int(p)): tuple(int(b) for b in reps)
+        for t, p, reps in zip(parts["topic"], parts["partition"], parts["replicas"], strict=True)
+    }  # fmt: skip
+    down = down_broker_ids(snapshot)
+    in_sync = set() if parts.empty else {
+        (str(t), int(p))
+        for t, p, isr in zip(parts["topic"], parts["partition"], parts["isr"], strict=True)
+        if broker_id in effective_isr(isr, down)
+    }  # fmt: skip
+    moves, skipped = restore_moves(undo, current)
+    ready = [m for m in moves if (m.topic, m.partition) in in_sync]
+    skipped += [(f"{m.topic}-{m.partition}", f"broker {broker_id} is not in sync there yet") for m in moves
+                if (m.topic, m.partition) not in in_sync]  # fmt: skip
+    elect = {(m.topic, m.partition) for m in ready} | set(preferred_of(parts, broker_id, in_sync_only=False))
+    return Restoration(broker_id, tuple(ready), tuple(sorted(elect & in_sync)), tuple(skipped))

@@ -32,7 +32,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -53,6 +53,9 @@ _REF_RE = re.compile(r"^[a-z0-9-]+/[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 _DOWN_SINCE_VERSION = 1
 
 Rollback = list[tuple[str, int, tuple[int, ...], tuple[int, ...]]]
+#: What can be undone: a drain (``undrain-broker``) and a demotion (``restore-broker``).
+UndoKind = Literal["drain", "demotion"]
+UNDO_VARIABLES: dict[str, str] = {"drain": "drain_rollback", "demotion": "demotion_rollback"}
 
 
 class KeyValueStore(Protocol):
@@ -409,31 +412,30 @@ class ClusterState:
     async def save_ladder(self, ladder: Ladder) -> str:
         return await self._put_large(self.name("ladder"), ladder.to_json())
 
-    # drain undo ---------------------------------------------------------------------------------------
+    # undo of a drain or a demotion ------------------------------------------------------------------
 
-    def _undo_var(self, broker_id: int, *part: str) -> str:
-        return self.name("drain_rollback", str(int(broker_id)), *part)
+    def _undo_var(self, kind: UndoKind, broker_id: int) -> str:
+        return self.name(UNDO_VARIABLES[kind], str(int(broker_id)))
 
-    async def save_drain_undo(self, broker_id: int, entries: Rollback, run_id: str | None) -> str:
-        """Keep the undo of a drain (each moved partition's previous replicas); returns where it went.
-
-        A drain of a broker with thousands of partitions must not lose its undo: a large one is
-        kept in parts (:meth:`_put_large`).
+    async def save_undo(self, kind: UndoKind, broker_id: int, entries: Rollback, run_id: str | None) -> str:
+        """Keep the undo of a drain or a demotion of ``broker_id`` (each changed partition's previous
+        replica list); returns where it went. A drain of a broker with thousands of partitions must
+        not lose its undo: a large one is kept in parts (:meth:`_put_large`).
         """
         moves = [[t, p, list(old), list(new)] for t, p, old, new in entries]
         head = {"version": 1, "broker_id": broker_id, "at": now_utc().isoformat(timespec="seconds"), "run_id": run_id}
-        return await self._put_large(self._undo_var(broker_id), {**head, "moves": moves})
+        return await self._put_large(self._undo_var(kind, broker_id), {**head, "moves": moves})
 
-    async def drain_undo(self, broker_id: int) -> Rollback | None:
-        """The stored undo of the drain of ``broker_id``, or None when no drain is recorded."""
-        name = self._undo_var(broker_id)
+    async def undo(self, kind: UndoKind, broker_id: int) -> Rollback | None:
+        """The stored undo of the ``kind`` of ``broker_id``, or None when none is recorded."""
+        name = self._undo_var(kind, broker_id)
         raw = await self._get_large(name)
         if raw is None:
             return None
         try:
             return [(str(t), int(p), tuple(map(int, old)), tuple(map(int, new))) for t, p, old, new in raw["moves"]]
         except (KeyError, TypeError, ValueError) as exc:
-            raise bad_stored(name, f"the undo of the drain of broker {broker_id} is unreadable: {exc}") from None
+            raise bad_stored(name, f"the undo of the {kind} of broker {broker_id} is unreadable: {exc}") from None
 
-    async def clear_drain_undo(self, broker_id: int) -> None:
-        await self._delete_large(self._undo_var(broker_id))
+    async def clear_undo(self, kind: UndoKind, broker_id: int) -> None:
+        await self._delete_large(self._undo_var(kind, broker_id))

@@ -19,7 +19,7 @@ from datetime import datetime
 from prefect import task
 
 from blocks.kafka_cluster import KafkaCluster
-from kafka_medic.judgment import Judgment, Ladder, judge
+from kafka_medic.judgment import Judgment, Ladder, Scores, judge
 from kafka_medic.monitor.collector import CollectResult, KnownBroker, collect_snapshot
 from kafka_medic.rules import Evaluation, evaluate
 from kafka_medic.rules.engine import with_findings
@@ -55,6 +55,7 @@ class Look:
     known: dict[int, KnownBroker]  # as stored before this look (the result has the new map)
     maintenance: MaintenanceState | None
     judgment: Judgment
+    scores: Scores  # as stored before this look (the judgment has the new ones)
     ladder: Ladder
     evaluate_s: float = 0.0
 
@@ -85,4 +86,6 @@ async def look_now(cluster: KafkaCluster, *, can_restart: bool = True) -> Look:
         down_since=ev.down_since, can_restart=can_restart,
     )  # fmt: skip
     ev = with_findings(ev, judgment.findings)
-    return Look(result, ev, down_since, known, maintenance, judgment, ladder, evaluate_s=time.perf_counter() - t0)
+    return Look(
+        result, ev, down_since, known, maintenance, judgment, scores, ladder, evaluate_s=time.perf_counter() - t0
+    )

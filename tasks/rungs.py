@@ -27,6 +27,7 @@ from kafka_medic.replacers import Replacer, ReplacerError
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceFailed, ReplaceStatus
 from tasks.audit import RunAudit
 from tasks.collect import look_now
+from tasks.leadership import give_back
 from tasks.locks import LockHandle
 from tasks.state import cluster_state
 from tasks.verify import verify_after, wait_in_sync, wait_registered
@@ -49,6 +50,7 @@ class HealRun:
     restart_check_s: float
     reason: str = ""
     handles: list[LockHandle] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)  # what the run learned on the way (on its result)
     timings: dict[str, float] = field(default_factory=dict)
     t_start: float = field(default_factory=time.monotonic)
 
@@ -62,7 +64,7 @@ class HealRun:
         get_run_logger().info("[%s] broker %s: %s: %s", self.block.name, self.broker_id, status.value, message)
         return ReplaceBrokerResult(
             cluster=self.block.name, broker_id=self.broker_id, status=status, message=message, dry_run=dry_run,
-            timings=dict(self.timings), audit=self.audit.records, **extra,
+            timings=dict(self.timings), audit=self.audit.records, notes=dict(self.notes), **extra,
         )  # fmt: skip
 
 
@@ -94,12 +96,13 @@ async def replace_rung(run: HealRun, host: str) -> ReplaceBrokerResult:
         await audit(AuditStatus.FAILED, msg, outcome=outcome.to_record(), timings=run.timings)
         raise ReplaceFailed(msg) from exc
     await cluster_state(run.block.name).record_success(REPLACE_ACTION)
-    msg = f"broker {b} replaced and back in sync: {outcome.summary}"
-    await audit(AuditStatus.FINISHED, msg, outcome=outcome.to_record(), timings=run.timings)
+    leaders = await _give_back(run)
+    msg = f"broker {b} replaced and back in sync: {outcome.summary}; {_leaders_line(leaders)}"
+    await audit(AuditStatus.FINISHED, msg, outcome=outcome.to_record(), timings=run.timings, leaders=leaders)
     return run.result(ReplaceStatus.REPLACED, msg, dry_run=False, outcome=outcome.to_record())
 
 
-async def restart_rung(run: HealRun, host: str) -> str | None:
+async def restart_rung(run: HealRun, host: str, *, why: str = "") -> str | None:
     """Restart the broker; return a message if that healed it, None if it still needs replacing.
 
     "Healed" means: registered again, its replicas back in sync, and no liveness or disk finding
@@ -109,7 +112,8 @@ async def restart_rung(run: HealRun, host: str) -> str | None:
     """
     b, audit = run.broker_id, run.audit
     run.held()
-    await audit(AuditStatus.STARTED, f"restarting broker {b} before replacing it", action=RESTART_ACTION)
+    await audit(AuditStatus.STARTED, f"restarting broker {b} with its disk" + (f": {why}" if why else ""),
+                action=RESTART_ACTION)  # fmt: skip
     t0 = time.monotonic()
     try:
         await asyncio.to_thread(run.replacer.restart, b, host)
@@ -125,6 +129,23 @@ async def restart_rung(run: HealRun, host: str) -> str | None:
         await audit(AuditStatus.FAILED, f"broker {b} is still unhealthy after a restart ({still[0].summary}); "
                     "replacing it", action=RESTART_ACTION)  # fmt: skip
         return None
-    msg = f"broker {b} restarted and back in sync; no replacement needed"
-    await audit(AuditStatus.FINISHED, msg, action=RESTART_ACTION, timings=run.timings)
+    leaders = await _give_back(run)
+    msg = f"broker {b} restarted with its disk and back in sync; {_leaders_line(leaders)}"
+    await audit(AuditStatus.FINISHED, msg, action=RESTART_ACTION, timings=run.timings, leaders=leaders)
     return msg
+
+
+async def _give_back(run: HealRun) -> dict[str, Any]:
+    """A heal ends where it started: the healed broker leads its preferred partitions again."""
+    t0 = time.monotonic()
+    leaders = await give_back(run.block, run.broker_id, min(60.0, run.verify_s))
+    run.timings["leaders_s"] = round(time.monotonic() - t0, 3)
+    return leaders
+
+
+def _leaders_line(leaders: dict[str, Any]) -> str:
+    if leaders.get("requested") is None:
+        return f"its leaderships could not be given back ({leaders.get('errors')})"
+    if not leaders["requested"]:
+        return "it already leads its preferred partitions"
+    return f"{leaders['moved']} of {leaders['requested']} preferred leadership(s) given back"

@@ -35,6 +35,7 @@ class ReplaceBrokerResult(BaseModel):
     partitions: list[str] = Field(default_factory=list, description="partitions a refusal is about")
     outcome: dict[str, Any] | None = None
     timings: dict[str, float] = Field(default_factory=dict)
+    notes: dict[str, Any] = Field(default_factory=dict, description="host state, why it restarted first or not")
     audit: list[dict[str, Any]] = Field(default_factory=list)
 
 

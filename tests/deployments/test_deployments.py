@@ -31,7 +31,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio]
 INTERVAL_S = 10
 FLOW_NAMES = {
     "preferred-leader-election", "maintenance-mode", "rolling-restart", "drain-broker", "undrain-broker", "what-if",
-    "reassign", "cancel-reassignment", "verify-isr", "replace-broker", "remediate", "fleet-health",
+    "reassign", "cancel-reassignment", "verify-isr", "replace-broker", "remediate", "fleet-health", "restart-broker",
+    "demote-broker", "restore-broker",
 }  # fmt: skip
 
 

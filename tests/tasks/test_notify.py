@@ -70,8 +70,6 @@ async def test_notices_go_out_for_outcomes_only_and_never_carry_secrets(hook: Ho
     assert await anotice(f"none-{uuid.uuid4().hex[:6]}", "replace_broker", "failed", "x") == []
 
 
-
-
 @pytest.mark.kafka
 async def test_one_notice_rule_for_every_flow(hook: Hook, healthy_sandbox: Sandbox) -> None:
     """RunAudit: refused/failed/approval always; finished only when automation acted; never started/skipped/planned;

@@ -42,10 +42,10 @@ async def test_round_trip_through_variables(cluster_name: str) -> None:
     async with get_client() as client:
         var = await client.read_variable_by_name(variable_name(cluster_name, "maintenance"))
     assert var is not None and set(var.tags) == {"kafka-medic", f"cluster:{cluster_name}"}
-    await fresh.save_drain_undo(2, [("t", i, (2, 1), (3, 1)) for i in range(2000)], "r")
-    assert len(await fresh.drain_undo(2) or []) == 2000
-    await fresh.clear_drain_undo(2)
-    assert await fresh.drain_undo(2) is None
+    await fresh.save_undo("drain", 2, [("t", i, (2, 1), (3, 1)) for i in range(2000)], "r")
+    assert len(await fresh.undo("drain", 2) or []) == 2000
+    await fresh.clear_undo("drain", 2)
+    assert await fresh.undo("drain", 2) is None
 
 
 async def test_corrupt_stored_cooldown_is_refused(cluster_name: str) -> None:

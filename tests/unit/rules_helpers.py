@@ -89,9 +89,7 @@ def part(
     }
 
 
-def spread_partitions(
-    n: int, broker_ids: Sequence[int], rf: int = 3, topic: str = "t"
-) -> list[dict[str, Any]]:
+def spread_partitions(n: int, broker_ids: Sequence[int], rf: int = 3, topic: str = "t") -> list[dict[str, Any]]:
     """``n`` healthy partitions whose replicas rotate over ``broker_ids`` (consecutive ids)."""
     k = len(broker_ids)
     return [part(topic, p, [broker_ids[(p + j) % k] for j in range(rf)]) for p in range(n)]
@@ -117,9 +115,7 @@ def log_dir(
     }
 
 
-def controller_row(
-    node_id: int = 100, active: float = 1.0, ok: bool = True, offline: float = 0.0
-) -> dict[str, Any]:
+def controller_row(node_id: int = 100, active: float = 1.0, ok: bool = True, offline: float = 0.0) -> dict[str, Any]:
     return {
         "node_id": node_id,
         "metrics_ok": ok,

@@ -45,4 +45,4 @@ def test_restore_puts_back_only_partitions_nobody_changed() -> None:
 
 def test_a_healed_broker_gets_back_the_leaderships_it_prefers() -> None:
     snap = snapshot(brokers(3), [part("t", 0, [2, 1, 3], leader=1), part("t", 1, [2, 3, 1]), part("t", 2, [1, 2, 3])])
-    assert preferred_of(snap, 2) == [("t", 0)]
+    assert preferred_of(snap.partitions, 2, in_sync_only=False) == [("t", 0)]

@@ -129,18 +129,18 @@ def test_known_brokers_round_trip_drops_unreadable_entries() -> None:
 
 def test_drain_undo_small_and_chunked() -> None:
     s = state()
-    assert run(s.drain_undo(4)) is None
+    assert run(s.undo("drain", 4)) is None
     small = [("t", 0, (4, 1, 2), (3, 1, 2))]
-    assert run(s.save_drain_undo(4, small, "run-1")) == f"variable {s.name('drain_rollback', '4')}"
-    assert run(s.drain_undo(4)) == small
+    assert run(s.save_undo("drain", 4, small, "run-1")) == f"variable {s.name('drain_rollback', '4')}"
+    assert run(s.undo("drain", 4)) == small
     # Thousands of partitions: split over part values, read back whole, cleared whole.
     big = [(f"topic-{i % 7}", i, (4, 1, 2), (5, 1, 2)) for i in range(3000)]
-    where = run(s.save_drain_undo(4, big, "run-2"))
+    where = run(s.save_undo("drain", 4, big, "run-2"))
     assert where.startswith(f"variable {s.name('drain_rollback', '4')} (+") and where.endswith(" parts)")
-    assert run(s.drain_undo(4)) == big
+    assert run(s.undo("drain", 4)) == big
     assert all(len(v) <= 5000 for v in s.store.values.values())
-    run(s.clear_drain_undo(4))
-    assert run(s.drain_undo(4)) is None and not [k for k in s.store.values if "drain_rollback" in k]
+    run(s.clear_undo("drain", 4))
+    assert run(s.undo("drain", 4)) is None and not [k for k in s.store.values if "drain_rollback" in k]
 
 
 def test_notification_refs_are_parsed_leniently() -> None:

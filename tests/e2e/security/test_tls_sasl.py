@@ -69,7 +69,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.anyio]
 _quiet = logging.getLogger("kafka_medic.librdkafka")
 
 
-
 # ----------------------------------------------------------------------------------- helpers
 
 

@@ -244,8 +244,8 @@ async def test_drain_moves_everything_off_and_undrain_puts_it_back(
 async def test_a_large_drain_undo_is_kept_across_variables(medic_server) -> None:
     entries = [(f"topic-with-a-long-name-{i % 37}", i, (1, 2, 3), (4, 2, 3)) for i in range(600)]
     state = cluster_state(unique_cluster("big"))
-    where = await state.save_drain_undo(1, entries, run_id=None)
+    where = await state.save_undo("drain", 1, entries, run_id=None)
     assert "parts" in where
-    assert await state.drain_undo(1) == entries
-    await state.clear_drain_undo(1)
-    assert await state.drain_undo(1) is None
+    assert await state.undo("drain", 1) == entries
+    await state.clear_undo("drain", 1)
+    assert await state.undo("drain", 1) is None
