@@ -210,6 +210,6 @@ async def restore_broker(cluster: str, params: LeadershipParams) -> LeadershipRe
             await state.clear_undo("demotion", b)
         report.summary = (f"broker {b} got {report.elected} leadership(s) back ({len(report.reordered)} partition(s) "
                           f"reordered); it now leads {report.leads_after}")  # fmt: skip
-        await record_attempt(block, b, "restore", True, end_episode=not waiting)
+        await record_attempt(block, b, "restore", True, restored=not waiting)
         await _finish(report, audit, AuditStatus.FINISHED)
     return report

@@ -20,7 +20,9 @@ whether that is *evidence*, keeps a score per broker across cycles, and says whe
 * **the ladder**: at ``demote_score`` the broker loses its leaderships (cheap, reversible, and it
   takes the broker out of every producer's path); at ``restart_score`` it is restarted with its
   disk; at ``replace_score`` it gets a fresh machine/disk. Each rung only after the one before it
-  was taken, and never while the broker's dead-broker grace period runs: that would bypass it;
+  was taken, and never while the broker's dead-broker grace period runs: that would bypass it.
+  Back at score 0 it gets its leaderships back, on probation (:class:`BrokerLadder`): degrading
+  again within ``ladder_reset_s`` continues the climb instead of demoting it again;
 * **mass degradation**: more suspects at once than the mass-failure cutoffs is the environment
   (network, clients, a config push), not hardware: automation stands down and a human is paged;
 * **failure handling**: a failed or refused remediation of a broker backs off (``remediation_backoff_s``,
@@ -151,16 +153,27 @@ class Scores:
 
 @dataclass(frozen=True)
 class BrokerLadder:
-    """Where one broker stands on the ladder, and the remediation attempts on it."""
+    """Where one broker stands on the ladder, and the remediation attempts on it.
+
+    An episode: rungs taken one after the other; when the broker looks healthy again its
+    leaderships are given back (``restored_at``) but the rung is *kept* for ``ladder_reset_s``
+    (probation): a demoted broker stops showing leader-only symptoms simply because it leads
+    nothing, so "healthy after a demotion" is not proof. If it degrades again on probation it
+    climbs on from where it was (restart next, not another demotion); after a quiet
+    ``ladder_reset_s`` the episode is over and the next one starts at the bottom.
+    """
 
     rung: Rung | None = None  # the highest rung taken in the current episode
     rung_at: datetime | None = None
     attempts: tuple[Attempt, ...] = ()
+    restored_at: datetime | None = None  # leaderships given back (on probation since)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.rung is not None:
             out["r"] = [self.rung.value, self.rung_at.isoformat(timespec="seconds") if self.rung_at else None]
+        if self.restored_at is not None:
+            out["x"] = self.restored_at.isoformat(timespec="seconds")
         if self.attempts:
             out["a"] = [a.to_json() for a in self.attempts]
         return out
@@ -171,7 +184,17 @@ class BrokerLadder:
         if raw.get("r"):
             rung = Rung(raw["r"][0])
             rung_at = datetime.fromisoformat(raw["r"][1]) if raw["r"][1] else None
-        return cls(rung=rung, rung_at=rung_at, attempts=tuple(Attempt.from_json(a) for a in raw.get("a", [])))
+        return cls(
+            rung=rung, rung_at=rung_at, attempts=tuple(Attempt.from_json(a) for a in raw.get("a", [])),
+            restored_at=datetime.fromisoformat(raw["x"]) if raw.get("x") else None,
+        )  # fmt: skip
+
+    def current(self, policy: HealthPolicy, now: datetime) -> BrokerLadder:
+        """This record as the ladder sees it at ``now``: an episode quiet for ``ladder_reset_s`` after
+        its restore is over (the attempts stay: failures are counted on their own window)."""
+        if self.restored_at is not None and (now - self.restored_at).total_seconds() >= policy.ladder_reset_s:
+            return BrokerLadder(attempts=self.attempts)
+        return self
 
 
 @dataclass(frozen=True)
@@ -217,7 +240,7 @@ class Verdict:
     evidence: tuple[dict[str, Any], ...] = ()
     not_judged: str | None = None  # why this broker was not judged this cycle
     due: Rung | None = None  # the rung to take now
-    recovered: bool = False  # the episode is over: undo a demotion, forget the rung
+    recovered: bool = False  # healthy again: give its leaderships back (the rung is kept on probation)
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -312,7 +335,12 @@ def with_attempt(record: BrokerLadder, attempt: Attempt, policy: HealthPolicy) -
 
 def with_rung(record: BrokerLadder, rung: Rung | None, at: datetime | None) -> BrokerLadder:
     """``record`` after ``rung`` was taken and verified (None: the episode is over)."""
-    return replace(record, rung=rung, rung_at=at)
+    return replace(record, rung=rung, rung_at=at, restored_at=None)
+
+
+def with_restored(record: BrokerLadder, at: datetime) -> BrokerLadder:
+    """``record`` after its leaderships were given back: on probation from ``at`` (the rung is kept)."""
+    return replace(record, restored_at=at) if record.rung is not None else record
 
 
 # -- judging one cycle -----------------------------------------------------------------------------------
@@ -427,11 +455,12 @@ def judge(
                     baseline[column] = _ewma(baseline.get(column), v, policy.degraded_baseline_alpha)
             samples += 1
         records[bid] = BrokerScore(score=score, baseline=baseline, samples=samples)
-        step = ladder.of(bid)
+        step = ladder.of(bid).current(policy, now)
         due = next_rung(step, score, policy, can_restart=can_restart) if suspect else None
         if any(s.get("signal") == "ec2_scheduled_event" for s in evidence) and step.rung is not Rung.REPLACE:
             due = Rung.REPLACE  # the hardware is going away: replace on our schedule, not theirs
-        verdicts[bid] = Verdict(bid, score, suspect, True, evidence, None, due, score == 0 and step.rung is not None)
+        healthy_again = score == 0 and step.rung is not None and step.restored_at is None
+        verdicts[bid] = Verdict(bid, score, suspect, True, evidence, None, due, healthy_again)
 
     new_scores = Scores(
         observed_at=snapshot.taken_at if fresh else scores.observed_at,
@@ -449,7 +478,7 @@ def _recovered(v: Verdict, step: BrokerLadder) -> Finding:
         rule=RuleName.BROKER_RECOVERED,
         severity=Severity.INFO,
         summary=f"Broker {v.broker_id} is healthy again after its {step.rung.value if step.rung else ''} "
-        "(score 0): its leaderships go back",
+        "(score 0): its leaderships go back (on probation: if it degrades again it climbs on from here)",
         brokers=(v.broker_id,),
         evidence={"judgment": v.to_record(), "rung": step.rung.value if step.rung else None},
         action=Action.RESTORE_BROKER,

@@ -101,6 +101,10 @@ class HealthPolicy(BaseModel):
     demote_score: int = Field(5, ge=1, le=10_000, description="Score at which a degraded broker loses its leaderships.")
     restart_score: int = Field(15, ge=1, le=10_000, description="Score at which it is restarted (disk kept).")
     replace_score: int = Field(30, ge=1, le=10_000, description="Score at which it is replaced (fresh machine/disk).")
+    ladder_reset_s: float = Field(
+        3600.0, ge=0, le=7 * 86_400, description="A broker healthy this long after its leaderships came back "
+        "starts its next episode at the bottom of the ladder (before that it climbs on from its last rung).",
+    )  # fmt: skip
     remediation_backoff_s: float = Field(
         300.0, ge=0, le=86_400, description="After a failed or refused remediation of a broker, wait this long "
         "before the next (doubling after each failure).",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kafka_medic.judgment import Attempt, Ladder, Rung, may_attempt, with_attempt, with_rung
+from kafka_medic.judgment import Attempt, Ladder, Rung, may_attempt, with_attempt, with_restored, with_rung
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.settings.cluster import ClusterSettings
 from kafka_medic.state import now_utc
@@ -32,9 +32,9 @@ GAVE_UP_RULE = "remediation_gave_up"
 
 async def record_attempt(
     cluster: ClusterSettings, broker_id: int, action: str, ok: bool, *, rung: Rung | None = None,
-    end_episode: bool = False,
+    restored: bool = False,
 ) -> None:  # fmt: skip
-    """Remember one attempt on ``broker_id`` (and the rung it took, or that its episode is over).
+    """Remember one attempt on ``broker_id`` (and the rung it took, or that its leaderships are back).
 
     Never raises: the attempt happened whether or not it could be remembered (a lost record only
     means one more try later, which the cooldowns and locks still bound)."""
@@ -45,8 +45,8 @@ async def record_attempt(
         entry = with_attempt(ladder.of(broker_id), Attempt(now, action, ok), cluster.policy)
         if ok and rung is not None:
             entry = with_rung(entry, rung, now)
-        if ok and end_episode:
-            entry = with_rung(entry, None, None)
+        if ok and restored:
+            entry = with_restored(entry, now)
         await state.save_ladder(ladder.with_broker(broker_id, entry))
     except Exception as exc:
         log.error("[%s] could not record the %s attempt on broker %s: %s", cluster.name, action, broker_id, exc)

@@ -160,14 +160,11 @@ def medic_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPref
 
 @pytest.fixture
 def sandbox_cluster_name(medic_server: LocalPrefectServer, healthy_sandbox: Any) -> str:
-    """A fresh KafkaCluster block (observe mode, sandbox replacer, limits) on the healthy test sandbox.
-
-    Degraded-broker outlier rules are muted (a broker restarted by the previous test is an idle-ratio
-    outlier for a while on a loaded 2-core machine); they have tests of their own.
-    """
+    """A fresh KafkaCluster block (observe mode, sandbox replacer, limits) on the healthy test sandbox,
+    with the default policy: the degraded rules are on, as in production (evidence over time keeps a
+    broker restarted by the previous test from being acted on)."""
     from kafka_medic.policy import HealthPolicy
-    from tests.policies import QUIET_DEGRADED
 
     name = unique_cluster()
-    save_sandbox_cluster(healthy_sandbox, name, policy=HealthPolicy(**QUIET_DEGRADED))
+    save_sandbox_cluster(healthy_sandbox, name, policy=HealthPolicy())
     return name

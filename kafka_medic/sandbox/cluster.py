@@ -159,13 +159,18 @@ class Sandbox:
         if wipe and self.layout.state_dir.exists():
             shutil.rmtree(self.layout.state_dir)
 
-    def kill(self, broker_id: int) -> None:
-        """SIGKILL one broker: a sudden crash, no controlled shutdown."""
+    def kill(self, broker_id: int, *, lose_disk: bool = False) -> None:
+        """SIGKILL one broker: a sudden crash, no controlled shutdown.
+
+        ``lose_disk``: the machine is gone with it (its data dir is deleted): only a replacement on
+        a fresh disk brings it back, where a plain crash is healed by a restart with its disk."""
         node = self.layout.broker(broker_id)
         pid = self._require_running(node)
         processes.signal_node(pid, signal.SIGCONT)
         processes.stop(pid, self._marker(node), graceful_s=0)
         self._set_pid(node, None)
+        if lose_disk:
+            shutil.rmtree(self.layout.data_dir(node), ignore_errors=True)
 
     def hang(self, broker_id: int) -> None:
         """SIGSTOP one broker: half-alive hardware. Its sockets stay open but nothing answers."""

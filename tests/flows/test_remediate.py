@@ -23,6 +23,7 @@ from blocks.kafka_cluster import KafkaCluster
 from flows.health_check import health_check
 from flows.remediate import RemediationParams, dispatch, remediate
 from kafka_medic.decide import Decision, Remedy
+from kafka_medic.leadership import preferred_of
 from kafka_medic.loadgen import AckedProducer, verify_acked
 from kafka_medic.monitor.cluster_reads import describe_partitions, not_fully_replicated
 from kafka_medic.naming import DEPLOYMENT_NAME, cluster_tag
@@ -99,6 +100,10 @@ def replaced(reports: list[HealthReport]) -> list[int]:
     return [d["broker_id"] for r in reports for d in dispatched(r, "replaced")]
 
 
+def restarted(reports: list[HealthReport]) -> list[int]:
+    return [d["broker_id"] for r in reports for d in dispatched(r, "restarted")]
+
+
 def at(record: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(record["at"])
 
@@ -111,7 +116,7 @@ def full_isr(sb: Sandbox) -> bool:
 
 
 @kafka
-async def test_auto_mode_replaces_a_killed_broker_losing_no_acked_message(
+async def test_auto_mode_replaces_a_broker_whose_machine_is_lost_losing_no_acked_message(
     healthy_sandbox: Sandbox, topic_factory, hook: Hook
 ) -> None:
     sb = healthy_sandbox
@@ -123,7 +128,7 @@ async def test_auto_mode_replaces_a_killed_broker_losing_no_acked_message(
     producer = AckedProducer(sb.layout.bootstrap_servers, topic, rate=100).start()
     try:
         await asyncio.sleep(2)
-        sb.kill(3)
+        sb.kill(3, lose_disk=True)  # the machine is gone: nothing to restart, only a replacement helps
         t_kill = time.monotonic()
         times: list[float] = []
         reports = await heal_until(block.name, lambda rs: 3 in replaced(rs), 240, "broker 3 replaced", times)
@@ -150,8 +155,48 @@ async def test_auto_mode_replaces_a_killed_broker_losing_no_acked_message(
     assert len(notices) == 1 and "replace_broker broker(s) 3 FINISHED" in notices[0], hook.bodies()
     assert "replaced and back in sync" in notices[0]
     scenarios.report(
-        scenario_line("1 (SIGKILL one broker)", detected_after(reports, times, t_kill), healed_s, stats, result)
-    )
+        scenario_line("1 (SIGKILL one broker, disk lost)", detected_after(reports, times, t_kill), healed_s, stats,
+                      result)
+    )  # fmt: skip
+
+
+@kafka
+async def test_a_crashed_broker_with_its_disk_intact_is_restarted_not_wiped(
+    healthy_sandbox: Sandbox, topic_factory
+) -> None:
+    sb = healthy_sandbox
+    topic = topic_factory(partitions=6)
+    block = await save_cluster(sb, prefix="crash")
+    await remember_brokers(block.name)
+    before = directory_id(sb, 4)
+    producer = AckedProducer(sb.layout.bootstrap_servers, topic, rate=100).start()
+    try:
+        await asyncio.sleep(2)
+        sb.kill(4)  # the JVM crashed; the machine and its disk are fine
+        t_kill = time.monotonic()
+        times: list[float] = []
+        reports = await heal_until(block.name, lambda rs: 4 in restarted(rs), 240, "broker 4 restarted", times)
+        healed_s = time.monotonic() - t_kill
+        await asyncio.sleep(2)
+    finally:
+        stats = producer.stop()
+    result = verify_acked(sb.layout.bootstrap_servers, topic, producer.acked_keys, timeout_s=60)
+    assert stats.acked > 0 and result.lost == 0, f"{result.lost} acknowledged messages lost ({stats})"
+    assert directory_id(sb, 4) == before, "the same disk: restarted, never wiped"
+    records = audit_of(block)
+    assert statuses(records, "restart_broker") == ["started", "finished"], records
+    assert statuses(records, "replace_broker") == [], "nothing was replaced"
+    started, finished = [r for r in records if r["action"] == "restart_broker"]
+    assert "its host and disk are still there" in started["summary"], started
+    assert "restarted with its disk and back in sync" in finished["summary"], finished
+    assert not replaced(reports)
+    # the heal ends where it started: broker 4 leads the partitions it prefers again
+    assert finished["details"]["leaders"]["requested"] > 0, finished
+    assert not preferred_of(describe_partitions(sb.admin()), 4), "broker 4 leads every partition it prefers"
+    scenarios.report(
+        scenario_line("1b (SIGKILL one broker, disk intact: restart)", detected_after(reports, times, t_kill),
+                      healed_s, stats, result)
+    )  # fmt: skip
 
 
 @kafka
@@ -164,8 +209,8 @@ async def test_two_dead_brokers_are_replaced_strictly_one_at_a_time(healthy_sand
     producer = AckedProducer(sb.layout.bootstrap_servers, topic, rate=100).start()
     try:
         await asyncio.sleep(2)
-        sb.kill(2)
-        sb.kill(6)
+        sb.kill(2, lose_disk=True)
+        sb.kill(6, lose_disk=True)
         t_kill = time.monotonic()
         times: list[float] = []
         reports = await heal_until(

@@ -31,7 +31,6 @@ from kafka_medic.reports.replace import ReplaceFailed, ReplaceStatus
 from kafka_medic.sandbox.cluster import Sandbox
 from tasks.locks import cluster_lock, ensure_cluster_limits
 from tasks.state import cluster_state
-from tests.policies import QUIET_DEGRADED
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
@@ -79,7 +78,6 @@ async def save_cluster(sb: Sandbox, *, replacer_block: Any = None, prefix: str =
         "replacement_cooldown_s": 5,
         "verify_timeout_s": 180,
         "approval_timeout_s": 60,
-        **QUIET_DEGRADED,  # these tests are about dead brokers
     }
     topic = f"audit-{name}"
     create_audit_topic(sb, topic)

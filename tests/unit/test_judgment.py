@@ -23,6 +23,7 @@ from kafka_medic.judgment import (
     may_attempt,
     next_rung,
     with_attempt,
+    with_restored,
     with_rung,
 )
 from kafka_medic.policy import HealthPolicy
@@ -223,6 +224,28 @@ def test_a_broker_that_stays_slow_is_demoted_then_restarted_and_recovers() -> No
         if j.verdicts[3].recovered:
             break
     assert j.verdicts[3].recovered and j.verdicts[3].score == 0, "the episode is over: undo the demotion"
+
+
+def test_a_broker_slow_again_on_probation_climbs_on_instead_of_being_demoted_again() -> None:
+    # A demoted broker leads nothing, so its leader-only symptoms vanish: "healthy" after a demotion
+    # is no proof. It gets its leaderships back on probation; slow again -> the next rung, not a loop.
+    policy = HealthPolicy(degraded_settle_s=0, demote_score=3, restart_score=6, replace_score=9, ladder_reset_s=600)
+    c = Cluster(policy)
+    c.healthy(6)
+    assert c.slow(3, cycles=3).verdicts[3].due is Rung.DEMOTE
+    c.ladder = c.ladder.with_broker(3, with_rung(c.ladder.of(3), Rung.DEMOTE, c.now))
+    for _ in range(5):
+        j = c.cycle()
+    assert j.verdicts[3].recovered, "score back to 0: give its leaderships back"
+    assert any(f.action is Action.RESTORE_BROKER and f.brokers == (3,) for f in j.findings)
+    c.ladder = c.ladder.with_broker(3, with_restored(c.ladder.of(3), c.now))
+    assert not c.cycle().verdicts[3].recovered, "restored once, not every cycle"
+    j = c.slow(3, cycles=6)
+    assert j.verdicts[3].due is Rung.RESTART, "on probation it climbs on from its last rung"
+    # a quiet probation ends the episode: the next one starts at the bottom
+    c.now += timedelta(seconds=600)
+    c.healthy(3)
+    assert c.slow(3, cycles=3).verdicts[3].due is Rung.DEMOTE
 
 
 def test_many_brokers_judged_degraded_at_once_pages_and_stands_down() -> None:

@@ -24,7 +24,6 @@ from kafka_medic.rules import RuleName, evaluate
 from kafka_medic.rules.brokers import EVIDENCE_REFUSED
 from kafka_medic.safety import removal_impact
 from kafka_medic.sandbox.cluster import Sandbox
-from tests.policies import QUIET_DEGRADED
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
@@ -33,7 +32,7 @@ PROBE_S = 3.0  # a refused connect on loopback answers at once; this only bounds
 
 
 def _block(sb: Sandbox) -> Any:
-    return sandbox_cluster(sb, name=f"probe-{uuid.uuid4().hex[:8]}", policy=HealthPolicy(**QUIET_DEGRADED))
+    return sandbox_cluster(sb, name=f"probe-{uuid.uuid4().hex[:8]}", policy=HealthPolicy())
 
 
 def _row(result: CollectResult, broker_id: int) -> dict[str, Any]:

@@ -39,7 +39,10 @@ from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
 
-MUTATING = {"replace_broker", "preferred_leader_election", "reassign", "drain_broker", "rolling_restart"}
+MUTATING = {
+    "replace_broker", "restart_broker", "demote_broker", "restore_broker", "preferred_leader_election", "reassign",
+    "drain_broker", "rolling_restart",
+}  # fmt: skip
 
 
 def mutation_intervals(records: list[dict[str, Any]]) -> list[tuple[datetime, datetime, str]]:
@@ -96,7 +99,7 @@ async def test_manual_election_racing_a_replacement_never_overlaps(healthy_sandb
     election = None
     try:
         await asyncio.sleep(2)
-        sb.kill(3)
+        sb.kill(3, lose_disk=True)  # a replacement (not a restart): it holds the locks for a while
         t_kill = time.monotonic()
         times: list[float] = []
         healed = heal_until(block.name, lambda rs: 3 in replaced(rs), 300, "broker 3 replaced", times)
