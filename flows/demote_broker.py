@@ -70,7 +70,7 @@ def _not_now(look: Look, params: LeadershipParams, action: str) -> tuple[AuditSt
         wanted = v is not None and (v.due is Rung.DEMOTE if action == "demote" else v.recovered)
         if not wanted:
             why = (v.not_judged if v is not None else None) or "a fresh judgment no longer calls for it"
-            return AuditStatus.SKIPPED, f"not {action}ing broker {b}: {why}"
+            return AuditStatus.SKIPPED, f"not {'demoting' if action == 'demote' else 'restoring'} broker {b}: {why}"
     return None
 
 

@@ -72,8 +72,8 @@ def attempt_gate(ladder: Ladder, broker_id: int, policy: HealthPolicy, now: date
 async def page_gave_up(cluster: ClusterSettings, broker_id: int, remedy: str, why: str) -> dict[str, Any]:
     """Tell humans automation stopped trying to heal ``broker_id`` (once per page window)."""
     headline = (
-        f"kafka-medic gave up on broker {broker_id}: {why}. It will not {remedy.replace('_', ' ')} it again "
-        f"until the window has passed or a human acted; please look at the broker and its audit trail."
+        f"kafka-medic gave up on broker {broker_id} ({remedy.replace('_', ' ')}): {why}. It will not try again "
+        "until the window has passed or an attempt succeeded; please look at the broker and its audit trail."
     )
     finding = {"rule": GAVE_UP_RULE, "severity": "critical", "summary": headline, "brokers": [broker_id],
                "action": "page"}  # fmt: skip

@@ -41,12 +41,17 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 
 def repair(sb: Sandbox, timeout_s: float = 120.0) -> None:
-    """Bring every broker back (resume hung, start stopped) and wait for full ISR everywhere."""
+    """Bring every broker back (resume hung, start stopped, replace a lost disk) and wait for full ISR."""
     for st in sb.status(timeout_s=3):
         if st.role != "broker":
             continue
         if st.process == "hung":
             sb.resume(st.node_id)
+        elif (
+            st.process == "stopped"
+            and not (sb.layout.data_dir(sb.layout.broker(st.node_id)) / "meta.properties").exists()
+        ):
+            sb.wipe_and_replace(st.node_id, wait=False)  # killed with its disk lost, and never healed
         elif st.process == "stopped":
             sb.start_broker(st.node_id, wait=False)
     ids = [b.node_id for b in sb.layout.broker_specs]

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFi
 from prefect.flow_runs import aresume_flow_run
 
 from blocks.kafka_cluster import KafkaCluster
+from blocks.replacers import ScriptReplacer
 from flows.health_check import health_check
 from flows.remediate import RemediationParams, dispatch, remediate
 from kafka_medic.decide import Decision, Remedy
@@ -243,6 +246,41 @@ async def test_two_dead_brokers_are_replaced_strictly_one_at_a_time(healthy_sand
     assert (at(starts[1]) - at(ends[0])).total_seconds() >= 5
     assert any(d.get("status") == "cooling down" for r in reports for d in r.dispatched)
     wait_until(lambda: full_isr(sb), timeout_s=60, what="full ISR after both replacements")
+
+
+@kafka
+async def test_a_replacer_that_always_fails_is_tried_a_bounded_number_of_times_then_pages(
+    healthy_sandbox: Sandbox, hook: Hook, tmp_path: Path
+) -> None:
+    sb = healthy_sandbox
+    script = tmp_path / "replace.py"
+    script.write_text("import sys\nprint('no capacity in any AZ', file=sys.stderr)\nsys.exit(7)\n")
+    block = await save_cluster(
+        sb, prefix="fail", replacer_block=ScriptReplacer(argv=[sys.executable, str(script), "{broker_id}"]),
+        remediation_backoff_s=6, remediation_max_attempts=2, replacement_cooldown_s=0,
+    )  # fmt: skip
+    await save_webhook(hook, block.name)
+    await remember_brokers(block.name)
+    sb.kill(6, lose_disk=True)
+
+    def gave_up_twice(rs: list[HealthReport]) -> bool:
+        return sum(d.get("status") == "gave up" for r in rs for d in r.dispatched) >= 2
+
+    reports = await heal_until(block.name, gave_up_twice, 180, "automation giving up on broker 6")
+
+    records = audit_of(block)
+    assert statuses(records, "replace_broker") == ["started", "failed"] * 2, "exactly max_attempts tries"
+    outcomes = [d.get("status") for r in reports for d in r.dispatched if d.get("broker_id") == 6]
+    assert "backing off" in outcomes, outcomes  # the second try waited (6 s after the first failure)
+    first_gave_up = outcomes.index("gave up")
+    assert all(o == "gave up" for o in outcomes[first_gave_up:]), "no try after giving up: no loop"
+    pages = [d for r in reports for d in r.dispatched if d.get("remedy") == "page"]
+    assert [p["status"] for p in pages][:2] == ["paged", "suppressed"], pages  # once per page window
+    bodies = [b for b in hook.bodies() if "gave up on broker 6" in b]
+    assert len(bodies) == 1 and "2 failed attempt(s)" in bodies[0], hook.bodies()
+    assert [r for r in records if r["status"] == "paged"], "the page is in the audit trail"
+    ladder = (await cluster_state(block.name).ladder()).of(6)
+    assert [(a.action, a.ok) for a in ladder.attempts] == [("replace_broker", False)] * 2
 
 
 @kafka
