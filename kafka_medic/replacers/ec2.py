@@ -32,7 +32,9 @@ class Ec2BrokerReplacer:
 
     The broker -> instance mapping uses the cluster's ``aws`` settings (broker-id tag, cluster tag)
     when present, else the default ``kafka-broker-id`` tag; a broker whose host is an IP is also
-    matched (and cross-checked) by private IP.
+    matched (and cross-checked) by private IP. With ``data_volume_device`` the EBS volume there is
+    the broker's disk: kept through a replacement and (``reuse_data_volume``) moved to the new
+    instance.
     """
 
     kind = "ec2"
@@ -137,6 +139,8 @@ class Ec2BrokerReplacer:
                 hosted_zone_id=self.block.hosted_zone_id,
                 record_name=record_name,
                 dry_run=dry_run,
+                data_volume_device=self.block.data_volume_device,
+                reuse_data_volume=self.block.reuse_data_volume,
             )
         except AwsActionError as exc:
             raise ReplacerError(
@@ -154,6 +158,13 @@ class Ec2BrokerReplacer:
                 f"replaced {instance_id} by {result.new_instance_id} ({result.instance_type}, "
                 f"private IP {result.private_ip}, {result.strategy})"
             )
+        volume = result.data_volume
+        if volume is not None:
+            if volume["reused"]:
+                verb = "would re-attach" if dry_run else "re-attached"
+                summary += f"; {verb} data volume {volume['volume_id']} at {volume['device']}"
+            else:
+                summary += f"; data volume not reused: {volume['why']}"
         return ReplaceOutcome(
             "ec2", "plan" if dry_run else "replace", broker_id, summary, time.monotonic() - t0, record
         )
