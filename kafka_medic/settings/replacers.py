@@ -18,6 +18,7 @@ from kafka_medic.settings.validators import (
     ROUTE53_ZONE_ID_RE,
     check_aws_region,
     check_block_name,
+    check_ebs_data_device,
     check_http_url,
     check_record_name_template,
     check_template,
@@ -156,6 +157,18 @@ class Ec2ReplacerSettings(BaseModel):
     wait_timeout_s: float = Field(
         900.0, gt=0, le=4 * 3600, description="How long to wait for the new instance to be running (seconds)."
     )
+    data_volume_device: str | None = Field(
+        None,
+        description='Device name of the broker\'s EBS data volume as EC2 lists it, e.g. "/dev/sdf". Set: that '
+        "volume is never deleted with the old instance, and is read as the broker's disk before a restart or "
+        "a replacement. Unset: the data lives on the root or instance-store disk and dies with the instance.",
+    )
+    reuse_data_volume: bool = Field(
+        True,
+        description="With data_volume_device: attach the old data volume to the new instance at the same device "
+        "(new host, same disk: the broker only catches up). Off: the new instance gets a fresh, empty volume "
+        "and the old one is kept, detached, for a human to reclaim.",
+    )
 
     @field_validator("region")
     @classmethod
@@ -181,6 +194,11 @@ class Ec2ReplacerSettings(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("instance_type_fallbacks lists a type twice")
         return value
+
+    @field_validator("data_volume_device")
+    @classmethod
+    def _data_device(cls, value: str | None) -> str | None:
+        return None if value is None else check_ebs_data_device(value)
 
     @field_validator("hosted_zone_id")
     @classmethod

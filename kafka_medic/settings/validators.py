@@ -58,6 +58,10 @@ AWS_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 EC2_INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 ROUTE53_ZONE_ID_RE = re.compile(r"^(/hostedzone/)?[A-Z0-9]{1,32}$")
+# The names EC2 recommends for EBS data volumes on Linux (HVM) instances: /dev/sd[f-z] or its Xen
+# alias /dev/xvd[f-z]. The root device (/dev/sda1, /dev/xvda) and the instance-store range (b-e)
+# are never a broker's data volume.
+EBS_DATA_DEVICE_RE = re.compile(r"^/dev/(sd|xvd)[f-z]$")
 
 
 def template_fields(template: str) -> set[str]:
@@ -109,6 +113,32 @@ def check_aws_region(region: str) -> str:
     if not AWS_REGION_RE.match(region):
         raise ValueError(f"not a valid AWS region name: {region!r} (expected e.g. 'us-east-1')")
     return region
+
+
+def check_ebs_data_device(device: str, field: str = "data_volume_device") -> str:
+    """An EBS data volume's device name as EC2's API knows it (the block device mapping name).
+
+    A typo here would make kafka-medic miss the data volume and let it be deleted with the old
+    instance, so anything but the recommended EBS range is refused with the reason spelled out.
+    """
+    device = device.strip()
+    if EBS_DATA_DEVICE_RE.match(device):
+        return device
+    example = "e.g. '/dev/sdf'"
+    if device.startswith("/dev/nvme"):
+        hint = (
+            "that is the name Linux gives the disk on Nitro instances; EC2's API needs the block device "
+            f"mapping name, {example}"
+        )
+    elif device in ("/dev/sda", "/dev/sda1", "/dev/xvda", "/dev/xvda1"):
+        hint = "that is the root device; a broker's data volume is a separate EBS volume"
+    elif re.match(r"^/dev/(sd|xvd)[b-e]$", device):
+        hint = "b-e are the instance-store range; EBS data volumes use f-z"
+    elif not device.startswith("/dev/"):
+        hint = f"write the full device path, {example}"
+    else:
+        hint = f"{example} or '/dev/xvdf'"
+    raise ValueError(f"{field} must be an EBS data device /dev/sd[f-z] or /dev/xvd[f-z], got {device!r}: {hint}")
 
 
 def check_block_name(value: str | None, field: str, block_type: str) -> str | None:

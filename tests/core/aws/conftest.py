@@ -152,6 +152,7 @@ class World:
         extra_tags: dict[str, str] | None = None,
         user_data: str = "#!/bin/bash\necho broker\n",
         subnet_id: str | None = None,
+        data_volume: bool = True,
     ) -> str:
         """Launch a broker instance (``cluster=""``: this test's cluster; None: no cluster tag).
 
@@ -159,6 +160,8 @@ class World:
         so its IP is released); moto only produces it when the ENI is described explicitly.
         ``eni_survives=True`` launches with a plain SubnetId, which moto gives a primary ENI with
         DeleteOnTermination=false -- on AWS the shape of a broker pinned to its own ENI.
+        ``data_volume=True`` launches with a 50 GiB gp3 volume at /dev/sdf (DeleteOnTermination=true);
+        False with only an 8 GiB root volume at /dev/xvda (add a data volume with :meth:`add_volume`).
         """
         tags = {"Name": f"kafka-{broker_id}", "team": "streaming", **(extra_tags or {})}
         if broker_id is not None:
@@ -178,6 +181,11 @@ class World:
             "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2},
             "BlockDeviceMappings": [
                 {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 50, "VolumeType": "gp3", "DeleteOnTermination": True}}
+                if data_volume
+                else {
+                    "DeviceName": "/dev/xvda",
+                    "Ebs": {"VolumeSize": 8, "VolumeType": "gp3", "DeleteOnTermination": True},
+                }
             ],
             "TagSpecifications": [
                 {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
@@ -200,6 +208,40 @@ class World:
         iid = self.ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
         self.launched.append(iid)
         return iid
+
+    def add_volume(self, instance_id: str, device: str = "/dev/sdf", *, size: int = 100, az: str | None = None) -> str:
+        """CreateVolume + AttachVolume: a data volume attached after launch (DeleteOnTermination=false,
+        AttachVolume's default), tagged with the instance it was made for. ``az`` defaults to the
+        instance's; moto attaches one of another AZ too (AWS refuses)."""
+        zone = az or self.describe(instance_id)["Placement"]["AvailabilityZone"]
+        vid = str(
+            self.ec2.create_volume(
+                AvailabilityZone=zone,
+                Size=size,
+                VolumeType="gp3",
+                TagSpecifications=[
+                    {"ResourceType": "volume", "Tags": [{"Key": "kafka-data-of", "Value": instance_id}]}
+                ],
+            )["VolumeId"]
+        )
+        self.ec2.attach_volume(VolumeId=vid, InstanceId=instance_id, Device=device)
+        return vid
+
+    def volume(self, volume_id: str) -> dict[str, Any] | None:
+        """DescribeVolumes for one id, or None once it is deleted."""
+        try:
+            return dict(self.ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "InvalidVolume.NotFound":
+                return None
+            raise
+
+    def device_volume(self, instance_id: str, device: str = "/dev/sdf") -> str | None:
+        """The volume id the instance lists at ``device``, or None."""
+        for m in self.describe(instance_id).get("BlockDeviceMappings", []):
+            if m["DeviceName"] == device and "Ebs" in m:
+                return str(m["Ebs"]["VolumeId"])
+        return None
 
     def describe(self, instance_id: str) -> dict[str, Any]:
         return self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
