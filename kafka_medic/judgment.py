@@ -8,8 +8,9 @@ whether that is *evidence*, keeps a score per broker across cycles, and says whe
 * **agreeing signals**: a peer outlier counts only if the broker is also worse than its *own*
   history -- ``degraded_history_factor`` x the baseline it showed on clean cycles (an EWMA,
   trusted after ``degraded_baseline_min_samples`` observations) -- and carries real traffic
-  (``degraded_min_bytes_in_per_sec``): an idle broker's p99 is a handful of requests and means
-  nothing (Cruise Control's SlowBrokerFinder skips brokers under ~1 MB/s for the same reason);
+  (``degraded_min_bytes_in_per_sec``, produced to it plus replicated to it): an idle broker's p99
+  is a handful of requests and means nothing (Cruise Control's SlowBrokerFinder skips brokers
+  under ~1 MB/s for the same reason);
 * **a score**: +1 per cycle the broker is a suspect, -1 per clean cycle, counted only on a *new*
   observation (a snapshot taken after the last one counted: a replayed sample never counts);
 * **nobody is judged** while any broker is down or has just come back, while a reassignment runs,
@@ -53,6 +54,7 @@ from kafka_medic.snapshot import ClusterSnapshot
 #: Metric signals judged against the broker's own history: column -> which direction is bad.
 HISTORY_SIGNALS: dict[str, str] = {
     "produce_p99_ms": "high",
+    "produce_queue_p99_ms": "high",
     "request_handler_idle": "low",
     "network_processor_idle": "low",
     "isr_shrinks_per_sec": "high",
@@ -436,7 +438,7 @@ def judge(
             why_not = "not alive (the dead-broker rules and their grace period apply)"
         if why_not is None and bid in behind:
             why_not = "catching up (replicas not in sync)"
-        load = _value(row, "bytes_in_per_sec")
+        load = _load(row)
         host_only = bool(signals) and all(s.get("signal") in HOST_SIGNALS for s in signals)
         if why_not is None and not host_only and not load >= policy.degraded_min_bytes_in_per_sec:
             floor = _fmt_rate(policy.degraded_min_bytes_in_per_sec)
@@ -483,6 +485,14 @@ def _recovered(v: Verdict, step: BrokerLadder) -> Finding:
         evidence={"judgment": v.to_record(), "rung": step.rung.value if step.rung else None},
         action=Action.RESTORE_BROKER,
     )
+
+
+def _load(row: Mapping[str, Any]) -> float:
+    """Bytes/s the broker takes in: produced to it as a leader plus fetched as a follower (a demoted
+    broker leads nothing but still carries its share); NaN when neither is known."""
+    values = [v for v in (_value(row, "bytes_in_per_sec"), _value(row, "replication_bytes_in_per_sec"))
+              if math.isfinite(v)]  # fmt: skip
+    return sum(values) if values else math.nan
 
 
 def _fmt_rate(v: float) -> str:

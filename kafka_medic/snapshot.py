@@ -45,12 +45,14 @@ BROKER_METRIC_COLUMNS: tuple[str, ...] = (
     "offline_replicas",
     "bytes_in_per_sec",
     "bytes_out_per_sec",
+    "replication_bytes_in_per_sec",  # a follower's fetched bytes: its load when it leads nothing
     "messages_in_per_sec",
     "request_handler_idle",  # ratio 0..1
     "network_processor_idle",  # ratio 0..1
     "isr_shrinks_per_sec",
     "isr_expands_per_sec",
     "produce_p99_ms",
+    "produce_queue_p99_ms",  # time a produce request waits for a handler thread: this broker's own slowness
     "fetch_consumer_p99_ms",
     "fetch_follower_p99_ms",
 )

@@ -43,10 +43,15 @@ EC2_REPLACEMENT_EVENT_CODES: frozenset[str] = frozenset(
 #: in purgatory (``replica.fetch.wait.max.ms`` / the consumer's ``fetch.max.wait.ms``), so a broker
 #: whose followers fetch idle partitions shows p99 near 500 ms by design while busy peers answer in
 #: a few ms. Seen on the sandbox: it flagged healthy brokers as degraded.
+#: ``produce_queue_p99_ms`` (RequestQueueTimeMs) is the slow broker's own: a produce's *total* time
+#: also rises on every leader whose follower is slow (acks=all waits for it), so with RF 3 a slow
+#: broker raises nearly every peer's total p99 and is no outlier there; the time a request waits
+#: for one of the broker's own handler threads rises on that broker alone.
 PEER_METRICS: tuple[tuple[str, Literal["low", "high"]], ...] = (
     ("request_handler_idle", "low"),
     ("network_processor_idle", "low"),
     ("produce_p99_ms", "high"),
+    ("produce_queue_p99_ms", "high"),
 )
 
 Signal = dict[str, Any]

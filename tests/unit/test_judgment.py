@@ -134,7 +134,9 @@ def test_a_broker_with_little_traffic_is_not_judged() -> None:
     c = Cluster()
     c.healthy(6)
     for _ in range(8):
-        j = c.cycle({3: {"produce_p99_ms": SLOW_P99, "bytes_in_per_sec": 2_000.0}})
+        j = c.cycle(
+            {3: {"produce_p99_ms": SLOW_P99, "bytes_in_per_sec": 2_000.0, "replication_bytes_in_per_sec": 1_000.0}}
+        )
     v = j.verdicts[3]
     assert not v.counted and v.score == 0 and "too little traffic" in (v.not_judged or "")
 
@@ -224,6 +226,16 @@ def test_a_broker_that_stays_slow_is_demoted_then_restarted_and_recovers() -> No
         if j.verdicts[3].recovered:
             break
     assert j.verdicts[3].recovered and j.verdicts[3].score == 0, "the episode is over: undo the demotion"
+
+
+def test_a_demoted_broker_is_judged_on_the_bytes_it_replicates() -> None:
+    # Leading nothing, it takes no produce traffic; as a follower it still fetches its share.
+    c = Cluster(HealthPolicy(degraded_settle_s=0))
+    c.healthy(6)
+    j = c.cycle({3: {"bytes_in_per_sec": 0.0, "replication_bytes_in_per_sec": 4e6}})
+    assert j.verdicts[3].not_judged is None and j.verdicts[3].counted
+    j = c.cycle({3: {"bytes_in_per_sec": 0.0, "replication_bytes_in_per_sec": 1e3}})
+    assert "too little traffic" in (j.verdicts[3].not_judged or "")
 
 
 def test_a_broker_slow_again_on_probation_climbs_on_instead_of_being_demoted_again() -> None:

@@ -235,3 +235,15 @@ def test_two_degraded_brokers_is_not_mass() -> None:
     assert not by_rule(ev, RuleName.MASS_DEGRADATION)
     assert ev.automation_allowed
     assert {f.action for f in by_rule(ev, RuleName.DEGRADED_BROKER)} == {Action.NONE}
+
+
+def test_a_slow_broker_is_singled_out_by_its_own_queue_time_when_every_total_p99_rises() -> None:
+    # A slow broker makes every leader whose follower it is wait (acks=all): every broker's total
+    # produce p99 rises, so no one is an outlier there; the requests waiting for ITS handler threads
+    # are its own.
+    rows = _with(6, "produce_p99_ms", dict.fromkeys(range(1, 7), 450.0))
+    rows[2]["produce_queue_p99_ms"] = 420.0
+    ev = run(snapshot(rows))
+    assert _degraded_ids(ev) == {3}
+    s = _signal(ev, 3, "produce_queue_p99_ms")
+    assert s["value"] == 420.0 and s["peer_median"] == 0.5
