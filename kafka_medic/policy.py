@@ -74,6 +74,10 @@ class HealthPolicy(BaseModel):
     latency_floor_ms: float = Field(
         100.0, ge=0, le=600_000, description="p99 latency below this is never called degraded."
     )
+    queue_floor_ms: float = Field(
+        50.0, ge=0, le=600_000, description="p99 time a produce request waits for a handler thread below this is "
+        "never called degraded (healthy brokers: ~1 ms; a CPU-starved one: 100 ms and more).",
+    )  # fmt: skip
     isr_shrink_rate_max: float = Field(
         1.0, ge=0, le=1e6, description="ISR shrinks per second above this (on one broker) is degraded."
     )
@@ -136,6 +140,12 @@ class HealthPolicy(BaseModel):
     )
     verify_timeout_s: float = Field(
         1800.0, gt=0, le=86_400, description="How long verify_isr waits for full ISR after an action."
+    )
+    incident_repeat_s: float = Field(
+        1800.0, ge=60, le=7 * 86_400, description="An open critical incident is paged again this often while it lasts."
+    )
+    incident_resolve_cycles: int = Field(
+        2, ge=1, le=100, description="Clean health checks in a row before an incident is resolved (no flapping)."
     )
     approval_timeout_s: float = Field(
         3600.0, gt=0, le=7 * 86_400, description="How long an approve-mode remediation waits for a human."

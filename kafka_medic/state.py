@@ -37,6 +37,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kafka_medic.errors import CoordinationError
+from kafka_medic.incidents import Incidents
 from kafka_medic.judgment import Ladder, Scores
 from kafka_medic.monitor.collector import KnownBroker
 from kafka_medic.naming import cluster_tag, variable_name
@@ -411,6 +412,16 @@ class ClusterState:
 
     async def save_ladder(self, ladder: Ladder) -> str:
         return await self._put_large(self.name("ladder"), ladder.to_json())
+
+    async def incidents(self) -> Incidents:
+        name = self.name("incidents")
+        try:
+            return Incidents.from_json(await self._get_large(name))
+        except ValueError as exc:
+            raise bad_stored(name, str(exc)) from None
+
+    async def save_incidents(self, incidents: Incidents) -> str:
+        return await self._put_large(self.name("incidents"), incidents.to_json())
 
     # undo of a drain or a demotion ------------------------------------------------------------------
 

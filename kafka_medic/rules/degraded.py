@@ -95,7 +95,8 @@ def _peer_signals(ctx: RuleContext, metrics_usable: np.ndarray, signals: dict[in
     p = ctx.policy
     b = ctx.brokers
     ids = ctx.broker_ids
-    floors = {"request_handler_idle": p.request_idle_floor, "network_processor_idle": p.network_idle_floor}
+    floors = {"request_handler_idle": p.request_idle_floor, "network_processor_idle": p.network_idle_floor,
+              "produce_p99_ms": p.latency_floor_ms, "produce_queue_p99_ms": p.queue_floor_ms}  # fmt: skip
     for column, bad in PEER_METRICS:
         values = b[column].to_numpy(dtype=np.float64)
         valid = metrics_usable & np.isfinite(values)
@@ -112,10 +113,11 @@ def _peer_signals(ctx: RuleContext, metrics_usable: np.ndarray, signals: dict[in
             threshold = np.minimum(floor, rel)
             why = f"below {floor:g} and below {p.idle_peer_ratio:g} x peer median"
         else:
+            floor = floors[column]
             rel = p.latency_peer_factor * med
-            flagged = (v > p.latency_floor_ms) & (v > rel)
-            threshold = np.maximum(p.latency_floor_ms, rel)
-            why = f"above {p.latency_floor_ms:g} ms and above {p.latency_peer_factor:g} x peer median"
+            flagged = (v > floor) & (v > rel)
+            threshold = np.maximum(floor, rel)
+            why = f"above {floor:g} ms and above {p.latency_peer_factor:g} x peer median"
         for i in np.flatnonzero(flagged):
             signals.setdefault(int(valid_ids[i]), []).append(
                 {
