@@ -24,8 +24,17 @@ from tests.waiting import wait_until
 os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
+#: pytest-xdist worker index (0 without xdist): each worker runs its own sandbox on its own ports.
+WORKER_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+#: A sandbox takes base..base+1200, below the kernel's ephemeral ports (32768+). Offsets of the
+#: workers' sandboxes, clear of the fixed ranges some tests use (25090-26300, 29300-31300, 32000).
+#: ``./medic test`` distributes whole files (``--dist loadfile``): a file's fixed ports are used by
+#: one worker at a time.
+WORKER_PORT_OFFSETS = (0, 6000, 2000)
+if len(WORKER_PORT_OFFSETS) <= WORKER_INDEX:
+    raise pytest.UsageError(f"at most {len(WORKER_PORT_OFFSETS)} xdist workers (each runs its own sandbox)")
 #: Tests use their own port range so a running demo sandbox (19090+) is never touched.
-TEST_PORT_BASE = int(os.environ.get("KAFKA_MEDIC_TEST_PORT_BASE", "21090"))
+TEST_PORT_BASE = int(os.environ.get("KAFKA_MEDIC_TEST_PORT_BASE", "21090")) + WORKER_PORT_OFFSETS[WORKER_INDEX]
 
 
 @pytest.fixture(scope="session")
@@ -169,11 +178,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, parts[0]))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Scenario lines travel on the test's report (``user_properties``): under xdist the summary is
+    printed by the controller, which never ran the test."""
+    from tests import scenarios
+
+    if call.when == "call":
+        item.user_properties.extend(("kafka-medic-scenario", line) for line in scenarios.take())
+    yield
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    from tests import scenarios
+
+    if report.when == "call":
+        scenarios.collect(v for k, v in report.user_properties if k == "kafka-medic-scenario")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """End every run with the reliability scenarios' one-line reports (see ``tests/scenarios.py``)."""
     from tests import scenarios
 
-    if scenarios.LINES:
+    if scenarios.SUMMARY:
         terminalreporter.section("kafka-medic reliability scenarios")
-        for line in scenarios.LINES:
+        for line in scenarios.SUMMARY:
             terminalreporter.write_line(line)

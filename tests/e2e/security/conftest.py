@@ -19,10 +19,16 @@ from confluent_kafka.admin import NewTopic
 from kafka_medic.monitor.cluster_reads import describe_partitions
 from kafka_medic.sandbox.cluster import Sandbox
 from kafka_medic.sandbox.layout import SandboxLayout
-from tests.conftest import repair
+from tests.conftest import WORKER_INDEX, repair
 from tests.waiting import wait_until
 
-SECURE_PORT_BASE = int(os.environ.get("KAFKA_MEDIC_SECURE_TEST_PORT_BASE", "29300"))
+#: One secure sandbox per xdist worker; the offsets keep clear of the fixed layouts in test_tls_sasl
+#: (29500, 30000: ports base..base+1100 each).
+SECURE_WORKER_OFFSETS = (0, 500, 900)
+SECURE_PORT_BASE = (
+    int(os.environ.get("KAFKA_MEDIC_SECURE_TEST_PORT_BASE", "29300"))
+    + SECURE_WORKER_OFFSETS[min(WORKER_INDEX, len(SECURE_WORKER_OFFSETS) - 1)]
+)
 if not 29_300 <= SECURE_PORT_BASE <= 31_000:
     raise pytest.UsageError(f"KAFKA_MEDIC_SECURE_TEST_PORT_BASE must be in 29300..31000, got {SECURE_PORT_BASE}")
 
