@@ -86,6 +86,8 @@ def restart_first(
         return False, f"its disk is gone ({host.detail})"
     if host.present is False:
         return False, f"its host is gone ({host.detail})"
+    if host.impaired:
+        return False, f"its host reports a fault, a restart on it would not help ({host.detail})"
     if maybe_dead(row):
         return True, "it is registered or still answers: it may only be hung"
     if host.present:
