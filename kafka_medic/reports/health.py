@@ -64,8 +64,11 @@ def judgment_record(judgment: Judgment, ladder: Ladder) -> dict[str, Any]:
         "gate": judgment.gate,
         "verdicts": [v.to_record() for _, v in sorted(judgment.verdicts.items()) if v.score or v.suspect],
         # why a broker was not judged though the cycle was (too little traffic, catching up, ...)
-        "not_judged": {str(b): v.not_judged for b, v in sorted(judgment.verdicts.items())
-                       if v.not_judged and v.not_judged != judgment.gate},  # fmt: skip
+        "not_judged": {
+            str(b): v.not_judged
+            for b, v in sorted(judgment.verdicts.items())
+            if v.not_judged and v.not_judged != judgment.gate
+        },
         "ladder": {str(b): e.to_json() for b, e in sorted(ladder.brokers.items())},
     }
 
