@@ -31,7 +31,7 @@ from kafka_medic.leadership import PartitionKey, demotion, restoration
 from kafka_medic.params import LOCK_WAIT
 from kafka_medic.planner import Move
 from kafka_medic.reports.leadership import LeadershipReport, leadership_markdown
-from kafka_medic.state import Rollback
+from kafka_medic.state import Rollback, maintenance_hold
 from tasks.audit import RunAudit
 from tasks.collect import Look, look_now
 from tasks.kafka import read_partitions
@@ -63,6 +63,8 @@ def _not_now(look: Look, params: LeadershipParams, action: str) -> tuple[AuditSt
     alive = set(look.snapshot.alive_broker_ids)
     if b not in alive:
         return AuditStatus.REFUSED, f"broker {b} is not alive (the dead-broker rules apply, not {action})"
+    if hold := maintenance_hold(look.maintenance, automated=params.automation):
+        return AuditStatus.SKIPPED, f"not {'demoting' if action == 'demote' else 'restoring'} broker {b}: {hold}"
     if params.automation:
         if not look.evaluation.automation_allowed:
             return AuditStatus.SKIPPED, "automation stands down (a paging finding on a fresh look)"

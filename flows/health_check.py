@@ -21,7 +21,9 @@ from blocks.load import load_cluster, replacer_can_restart
 from flows.remediate import dispatch
 from kafka_medic.decide import Remedy, decide
 from kafka_medic.findings import Finding, Severity
+from kafka_medic.incidents import conditions, remediation_conditions
 from kafka_medic.judgment import worth_saving
+from kafka_medic.policy import Mode
 from kafka_medic.reports.health import (
     HealthReport,
     findings_markdown,
@@ -29,6 +31,7 @@ from kafka_medic.reports.health import (
     table_records,
 )
 from tasks.collect import look_now
+from tasks.incidents import track_incidents
 from tasks.state import cluster_state
 
 
@@ -84,7 +87,7 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
     )  # fmt: skip
 
     dispatched: list[dict[str, Any]] = []
-    todo = [d for d in decisions if d.execute and d.remedy is not Remedy.REPORT]
+    todo = [d for d in decisions if d.execute and d.remedy not in (Remedy.REPORT, Remedy.PAGE)]
     if act and todo:
         dispatched = await dispatch(block, todo, [f.to_record() for f in ev.findings], look.ladder)
     elif todo:
@@ -94,11 +97,19 @@ async def health_check(cluster: str, act: bool = True) -> HealthReport:
     if worth_saving(look.scores, look.judgment.scores, block.policy):
         await state.save_scores(look.judgment.scores)
 
+    # Humans are told through incidents, from this cycle's findings and dispatch outcomes: once on
+    # opening, again on a schedule while open, and "resolved" when it clears (kafka_medic.incidents).
+    # A dead broker is somebody else's to heal only when automation will act on it this cycle, or
+    # the cluster is in maintenance (a human is already working on it).
+    heals = look.in_maintenance or (act and block.policy.mode is Mode.AUTO)
+    current = conditions(ev.findings, automation_heals=heals) + remediation_conditions(dispatched)
+    incidents = await track_incidents(block, current)
+
     serious = counts["warning"] + counts["critical"]
     return HealthReport(
         cluster=cluster, healthy=serious == 0, automation_allowed=ev.automation_allowed,
         maintenance=look.in_maintenance, counts=counts, findings=[f.to_record() for f in ev.findings],
         decisions=[d.to_record() for d in decisions], dispatched=dispatched,
         collect_s=round(look.result.seconds, 3), evaluate_s=round(look.evaluate_s, 4),
-        judgment=judgment_record(look.judgment, look.ladder),
+        judgment=judgment_record(look.judgment, look.ladder), incidents=incidents,
     )  # fmt: skip

@@ -1,17 +1,18 @@
 """From decisions to actions: the health check's :func:`dispatch`, and the ``remediate`` flow.
 
-For each executable decision of a health check:
-
-* ``page``: notify humans and audit ``paged`` right there, in the health check's run -- paging must
-  not depend on a worker being free (:func:`tasks.pages.page_humans`, repeats suppressed).
-* a broker remedy (``demote_broker``, ``restart_broker``, ``replace_broker``, ``restore_broker``,
-  ``reassign_away``) -- unless earlier attempts on that broker failed recently (it backs off, and
-  after too many gives up and pages once: :func:`tasks.ladder.attempt_gate`) -- one ``remediate``
-  run, through :func:`tasks.dispatch.start_flow`:
+For each executable broker decision of a health check (``demote_broker``, ``restart_broker``,
+``replace_broker``, ``restore_broker``, ``reassign_away``) -- unless earlier attempts on that
+broker failed recently (it backs off, and after too many gives up: :func:`tasks.ladder.attempt_gate`;
+the health check turns "gave up" into an incident that pages) -- one ``remediate`` run, through
+:func:`tasks.dispatch.start_flow`:
   a run of the ``remediate`` deployment when one exists (fire and forget: a long heal, or a pause
-  waiting for a human, never blocks the next health check; not started twice for a cluster), else
+  waiting for a human, never blocks the next health check; not started twice for a broker, and a
+  pause about one broker never holds back another: the cluster's locks still serialise the acts), else
   in this process -- and then, for a replacement that needs no approval, the ``replace-broker``
   subflow directly (one flow run less between the finding and the repair).
+
+Pages are not sent from here: the health check's incidents (:mod:`kafka_medic.incidents`) tell
+humans about stand-downs, failures and giving up, once, with repeats and a "resolved".
 
 ``remediate(cluster, decision)`` handles approve mode: it pauses with a typed ``Approval`` form
 (``pause_flow_run(wait_for_input=...)``) for at most ``policy.approval_timeout_s``; approved ->
@@ -42,11 +43,11 @@ from kafka_medic.audit import AUTOMATION_ACTOR, AuditStatus
 from kafka_medic.decide import BROKER_REMEDIES, Decision, Remedy
 from kafka_medic.heal import REPLACE_ACTION, heal_findings
 from kafka_medic.judgment import Ladder
+from kafka_medic.state import maintenance_hold
 from tasks.audit import RunAudit
 from tasks.collect import look_now
 from tasks.dispatch import start_flow
-from tasks.ladder import attempt_gate, page_gave_up
-from tasks.pages import page_humans
+from tasks.ladder import attempt_gate
 from tasks.state import cluster_state
 
 FLOW_NAME = "remediate"
@@ -122,8 +123,6 @@ async def remediate(cluster: str, decision: RemediationParams) -> dict[str, Any]
     audit = RunAudit(block, d.remedy.value, actor=d.actor, brokers=brokers)
     base = {"remedy": d.remedy.value, "broker_id": d.broker_id}
 
-    if d.remedy is Remedy.PAGE:
-        return await page_humans(block, d.rule, d.reason, d.findings, actor=d.actor)
     if d.remedy not in BROKER_REMEDIES or d.broker_id is None:
         return {**base, "status": "ignored", "message": f"nothing to do for remedy {d.remedy.value}"}
 
@@ -203,9 +202,10 @@ async def _reassign_away(cluster: str, d: RemediationParams, actor: str, audit: 
     after the same "still needed, automation allowed" check a replacement makes, on a fresh look."""
     base = {"remedy": d.remedy.value, "broker_id": d.broker_id}
     assert d.broker_id is not None
-    ev = (await look_now(await load_cluster(cluster))).evaluation
-    if not ev.automation_allowed or not heal_findings(ev, d.broker_id):
-        why = "automation stands down" if not ev.automation_allowed else "it no longer needs healing"
+    look = await look_now(await load_cluster(cluster))
+    ev, hold = look.evaluation, maintenance_hold(look.maintenance, automated=True)
+    if hold or not ev.automation_allowed or not heal_findings(ev, d.broker_id):
+        why = hold or ("automation stands down" if not ev.automation_allowed else "it no longer needs healing")
         msg = f"not moving partitions off broker {d.broker_id}: {why} (fresh health check)"
         await audit(AuditStatus.SKIPPED, msg, action="reassign", why=why)
         return {**base, "status": "skipped", "message": msg}
@@ -227,27 +227,11 @@ async def dispatch(
     logger = _logger()
     out: list[dict[str, Any]] = []
     todo = [d for d in decisions if d.execute]
-    pages = [d for d in todo if d.remedy is Remedy.PAGE]
-    if pages:
-        headline = "; ".join(d.reason for d in pages)[:1000]
-        rule = "+".join(sorted({str(d.rule) for d in pages}))
-        try:
-            out.append(await page_humans(block, rule, headline, findings))
-        except Exception as exc:
-            logger.exception("[%s] paging failed", block.name)
-            out.append({"remedy": "page", "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
-
     for d in (d for d in todo if d.remedy in BROKER_REMEDIES and d.broker_id is not None):
         base = {"remedy": d.remedy.value, "broker_id": d.broker_id}
         gate = attempt_gate(ladder or Ladder(), d.broker_id, block.policy)
         if not gate.allowed and d.remedy is not Remedy.RESTORE_BROKER:  # giving leadership back is never held
-            out.append({**base, **gate.to_record()})
-            if gate.gave_up:
-                try:
-                    out.append(await page_gave_up(block, d.broker_id, d.remedy.value, gate.why))
-                except Exception as exc:
-                    logger.exception("[%s] paging failed", block.name)
-                    out.append({"remedy": "page", "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            out.append({**base, **gate.to_record()})  # giving up is an incident (a page) of the health check
             continue
         direct = d.remedy is Remedy.REPLACE_BROKER and not d.needs_approval
         if direct:
@@ -261,7 +245,8 @@ async def dispatch(
         try:
             started = await start_flow(
                 remediate, {"cluster": block.name, "decision": params}, cluster=block.name,
-                tags=[f"remedy:{d.remedy.value}"], in_process=_replace_directly if direct else None,
+                tags=[f"remedy:{d.remedy.value}"], once_key=f"broker:{d.broker_id}",
+                in_process=_replace_directly if direct else None,
             )  # fmt: skip
             out.append({**base, **started.to_record()})
         except Exception as exc:

@@ -54,6 +54,7 @@ from kafka_medic.heal import (
 from kafka_medic.judgment import Rung
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceFailed, ReplaceStatus, outcome_markdown
 from kafka_medic.rules import Evaluation
+from kafka_medic.state import maintenance_hold
 from tasks.audit import RunAudit
 from tasks.collect import look_now
 from tasks.ladder import record_attempt
@@ -160,6 +161,10 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
         if params.require_finding and not heal_findings(look.evaluation, b):
             msg = f"broker {b} no longer needs healing (a fresh health check finds nothing to act on)"
             await audit(AuditStatus.SKIPPED, msg, why="not needed", dry_run=params.dry_run)
+            return result(ReplaceStatus.SKIPPED, msg)
+        if hold := maintenance_hold(look.maintenance, automated=params.require_finding):
+            msg = f"broker {b} not replaced: {hold}"
+            await audit(AuditStatus.SKIPPED, msg, why="maintenance", dry_run=params.dry_run)
             return result(ReplaceStatus.SKIPPED, msg)
         reasons, partitions = refusal_reasons(look.snapshot, look.evaluation, b)
         if reasons:

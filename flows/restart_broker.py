@@ -25,6 +25,7 @@ from kafka_medic.errors import ActionFailed, ClusterBusy
 from kafka_medic.heal import RESTART_ACTION, broker_row, refusal_reasons, row_host
 from kafka_medic.judgment import Rung
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceStatus
+from kafka_medic.state import maintenance_hold
 from tasks.audit import RunAudit
 from tasks.collect import look_now
 from tasks.ladder import record_attempt
@@ -81,6 +82,10 @@ async def restart_broker(cluster: str, params: RestartBrokerParams) -> ReplaceBr
                 await audit(AuditStatus.SKIPPED, f"broker {b} not restarted: {exc}", why="busy")
                 return result(ReplaceStatus.BUSY, str(exc))
         look = await look_now(block)
+        if hold := maintenance_hold(look.maintenance, automated=params.automation):
+            msg = f"broker {b} not restarted: {hold}"
+            await audit(AuditStatus.SKIPPED, msg, why="maintenance", dry_run=params.dry_run)
+            return result(ReplaceStatus.SKIPPED, msg)
         if params.automation:
             v = look.judgment.verdicts.get(b)
             if not look.evaluation.automation_allowed or v is None or v.due is not Rung.RESTART:

@@ -24,8 +24,9 @@ Which findings are conditions, and why:
   maintenance, no replacer): nobody else is going to -- critical;
 * leftover replication throttles or reassignments nobody owns: they slow or block the cluster
   until someone removes them -- warning;
-* a remediation that was refused or failed, or gave up -- the audit's notices carry those one by
-  one; the incident carries the condition (e.g. the dead broker) until it clears.
+* a remediation that was refused, failed or is backing off (a notice), gave up or stood down (a
+  page): one incident per broker (:func:`remediation_conditions`), open while the health check's
+  dispatch keeps reporting it, escalated when the failures turn into giving up.
 
 Every transition is also a Prefect event (``kafka-medic.incident.opened`` / ``.escalated`` /
 ``.repeated`` / ``.resolved``), so Prefect Automations can route them.
@@ -94,7 +95,7 @@ class Incident:
         return {
             "rule": self.rule, "sev": self.severity.value, "sum": self.summary[:500],
             "o": self.opened_at.isoformat(timespec="seconds"), "n": self.notified_at.isoformat(timespec="seconds"),
-            "b": list(self.brokers), "a": self.absent, "c": self.notifications,
+            "b": [int(b) for b in self.brokers], "a": int(self.absent), "c": int(self.notifications),
         }  # fmt: skip
 
     @classmethod
@@ -153,7 +154,13 @@ class Notification:
                 "page": self.page, "summary": i.summary}  # fmt: skip
 
 
+#: Rules that report the same condition another way share its incident (one page, not two): the
+#: controller's OfflinePartitionsCount and our own count of partitions without a leader.
+SAME_INCIDENT_AS: Mapping[str, str] = {RuleName.OFFLINE_REPORTED_BY_CONTROLLER: RuleName.OFFLINE}
+
+
 def _key(rule: str, brokers: Iterable[int]) -> str:
+    rule = SAME_INCIDENT_AS.get(rule, rule)
     if rule in CLUSTER_WIDE:
         return rule
     bs = sorted(set(brokers))
@@ -178,7 +185,45 @@ def conditions(findings: Iterable[Finding], *, automation_heals: bool) -> list[C
         summary = f.summary + (" (automation will not heal it: a human must)" if dead_unhealed else "")
         prev = out.get(key)
         if prev is None or prev.severity is not Severity.CRITICAL:
-            out[key] = Condition(key, str(f.rule), severity, summary, tuple(f.brokers), len(f.partitions))
+            brokers = tuple(int(b) for b in f.brokers)  # numpy ints from the frames are not JSON
+            out[key] = Condition(key, str(f.rule), severity, summary, brokers, len(f.partitions))
+    return list(out.values())
+
+
+#: Dispatch outcomes that are conditions, and how serious: a failed or refused try is a notice (the
+#: next try may work); giving up or standing down means nobody will act unless a human does.
+REMEDIATION_STATUSES: Mapping[str, Severity] = {
+    "failed": Severity.WARNING, "refused": Severity.WARNING, "backing off": Severity.WARNING,
+    "gave up": Severity.CRITICAL, "stood down": Severity.CRITICAL,
+}  # fmt: skip
+REMEDIATION_FAILING = "remediation_failing"
+REMEDIATION_GAVE_UP = "remediation_gave_up"
+REMEDIATION_STOOD_DOWN = "remediation_stood_down"
+
+
+def remediation_conditions(dispatched: Iterable[Mapping[str, Any]]) -> list[Condition]:
+    """Conditions from this cycle's dispatch results: one per broker, its worst outcome wins."""
+    out: dict[str, Condition] = {}
+    for d in dispatched:
+        status, b = str(d.get("status", "")), d.get("broker_id")
+        severity = REMEDIATION_STATUSES.get(status)
+        if severity is None or b is None:
+            continue
+        remedy = str(d.get("remedy", "remediation")).replace("_", " ")
+        why = str(d.get("why") or d.get("message") or d.get("error") or "no reason given")
+        if status == "gave up":
+            summary = (
+                f"kafka-medic gave up on broker {b} ({remedy}): {why}. It will not try again until the window "
+                "has passed or an attempt succeeded; please look at the broker and its audit trail."
+            )
+        else:
+            summary = f"{remedy} of broker {b}: {status}: {why}"
+        critical = severity is Severity.CRITICAL
+        rule = {"gave up": REMEDIATION_GAVE_UP, "stood down": REMEDIATION_STOOD_DOWN}.get(status, REMEDIATION_FAILING)
+        c = Condition(f"remediation:{b}", rule, severity, summary, (int(b),))
+        prev = out.get(c.key)
+        if prev is None or (critical and prev.severity is not Severity.CRITICAL):
+            out[c.key] = c
     return list(out.values())
 
 
@@ -195,7 +240,7 @@ def step(
             inc = Incident(key, c.rule, c.severity, c.summary, now, now, c.brokers)
             notes.append(Notification(Transition.OPENED, inc, page=c.severity is Severity.CRITICAL))
         elif c.severity is Severity.CRITICAL and old.severity is not Severity.CRITICAL:
-            inc = replace(old, severity=c.severity, summary=c.summary, notified_at=now, absent=0,
+            inc = replace(old, rule=c.rule, severity=c.severity, summary=c.summary, notified_at=now, absent=0,
                           notifications=old.notifications + 1)  # fmt: skip
             notes.append(Notification(Transition.ESCALATED, inc, page=True))
         elif (now - old.notified_at).total_seconds() >= repeat_s:
@@ -219,7 +264,10 @@ def message(n: Notification, cluster: str, now: datetime) -> str:
     """The body of a page or notice: what, since when, and what it means for the on-call."""
     inc = n.incident
     lasted = (now - inc.opened_at).total_seconds()
-    lines = [f"cluster {cluster}: {inc.summary}"]
+    lines = [f"Cluster: {cluster}", f"Incident: {inc.key} ({inc.rule}, {inc.severity.value}): {n.transition.value}"]
+    if inc.brokers:
+        lines.append(f"Brokers: {', '.join(map(str, inc.brokers))}")
+    lines += ["", inc.summary, ""]
     if n.transition is Transition.RESOLVED:
         lines.append(f"Resolved after {lasted:.0f} s (opened {inc.opened_at.isoformat(timespec='seconds')}).")
     elif n.transition is Transition.REPEATED:

@@ -22,12 +22,11 @@ block, never raised.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 _URL_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
-_MAX_LINES = 40
 
 
 @dataclass(frozen=True)
@@ -40,36 +39,6 @@ class Delivery:
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def format_page(
-    cluster: str,
-    headline: str,
-    findings: Sequence[Mapping[str, Any]] = (),
-    *,
-    severity: str = "critical",
-    context: Mapping[str, Any] | None = None,
-) -> tuple[str, str]:
-    """(subject, body) of a page: the headline, then the serious findings as one line each.
-
-    Only summaries, rules, brokers and times go in: evidence dicts could hold anything.
-    """
-    subject = f"[kafka-medic] {severity.upper()} {cluster}: {headline}"[:250]
-    lines = [f"Cluster: {cluster}", f"Severity: {severity}", "", headline, ""]
-    serious = [f for f in findings if f.get("severity") in ("critical", "warning")]
-    if serious:
-        lines.append("Findings:")
-        for f in serious[:_MAX_LINES]:
-            brokers = ",".join(str(b) for b in f.get("brokers", []) or [])
-            where = f" brokers {brokers}" if brokers else ""
-            since = f" since {f['since']}" if f.get("since") else ""
-            lines.append(f"- [{f.get('severity')}] {f.get('rule')}{where}: {f.get('summary')}{since}")
-        if len(serious) > _MAX_LINES:
-            lines.append(f"- ... and {len(serious) - _MAX_LINES} more")
-    for key, value in (context or {}).items():
-        lines.append(f"{key}: {value}")
-    lines += ["", "Automation stands down for this cluster until a human has looked."]
-    return subject, "\n".join(lines)
 
 
 def error_text(exc: BaseException) -> str:

@@ -196,6 +196,37 @@ def new_maintenance(on: bool, reason: str, by: str, now: datetime | None = None)
     return MaintenanceState(on=on, reason=reason.strip(), by=by.strip(), since=now or now_utc())
 
 
+def grace_after_maintenance(
+    down_since: Mapping[int, datetime], maintenance: MaintenanceState | None
+) -> dict[int, datetime]:
+    """Down-since times with the time spent in maintenance not counted.
+
+    A broker stopped for work while the cluster was in maintenance must not be wiped the moment
+    maintenance ends because its grace period ran out during the work: once maintenance is off, a
+    broker down since before that gets its whole grace period from the end of maintenance (and the
+    health check persists that, so it holds across cycles). While maintenance is on nothing acts,
+    so the times are left as they are.
+    """
+    if maintenance is None or maintenance.on:
+        return dict(down_since)
+    return {b: max(t, maintenance.since) for b, t in down_since.items()}
+
+
+def maintenance_hold(maintenance: MaintenanceState | None, *, automated: bool) -> str | None:
+    """Why a remediation automation started (``automated``, approved by a human or not) must not act
+    now because the cluster is in maintenance, or None.
+
+    Checked on the fresh look right before a change, not only when the decision was made: the
+    maintenance switch works without any lock (it is the emergency brake), so it can be thrown while
+    a remediation waits for its lock or for a human's approval. Humans' own runs may still act.
+    """
+    if maintenance is None or not maintenance.on or not automated:
+        return None
+    why = f": {maintenance.reason}" if maintenance.reason else ""
+    since = maintenance.since.isoformat(timespec="seconds")
+    return f"the cluster is in maintenance (since {since}, by {maintenance.by}{why})"
+
+
 def parse_maintenance(name: str, raw: Any) -> MaintenanceState | None:
     if raw is None:
         return None

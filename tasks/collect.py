@@ -24,7 +24,7 @@ from kafka_medic.monitor.collector import CollectResult, KnownBroker, collect_sn
 from kafka_medic.rules import Evaluation, evaluate
 from kafka_medic.rules.engine import with_findings
 from kafka_medic.snapshot import ClusterSnapshot
-from kafka_medic.state import MaintenanceState
+from kafka_medic.state import MaintenanceState, grace_after_maintenance
 from tasks.ec2 import ec2_lookup_for
 from tasks.state import cluster_state
 
@@ -80,6 +80,7 @@ async def look_now(cluster: KafkaCluster, *, can_restart: bool = True) -> Look:
     )
     result = await collect_cluster(cluster, known)
     t0 = time.perf_counter()
+    down_since = grace_after_maintenance(down_since, maintenance)  # time in maintenance is not grace spent
     ev = evaluate(result.snapshot, cluster.policy, down_since=down_since)
     judgment = judge(
         scores, ladder, result.snapshot, ev.findings, cluster.policy, previous_down_since=down_since,

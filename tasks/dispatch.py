@@ -84,13 +84,13 @@ async def find_deployment(flow_name: str, cluster: str) -> tuple[str, Any] | Non
     return name, dep.id
 
 
-async def active_runs(deployment_id: Any, cluster: str) -> list[Any]:
-    """Runs of this deployment for ``cluster`` that are not finished yet."""
+async def active_runs(deployment_id: Any, cluster: str, once_key: str | None = None) -> list[Any]:
+    """Runs of this deployment for ``cluster`` (and tagged ``once_key``, if given) not finished yet."""
     async with get_client() as client:
         return await client.read_flow_runs(
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
             flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[cluster_tag(cluster)]),
+                tags=FlowRunFilterTags(all_=[cluster_tag(cluster), *([once_key] if once_key else [])]),
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=_ACTIVE_STATES)),
             ),
             limit=5,
@@ -99,16 +99,19 @@ async def active_runs(deployment_id: Any, cluster: str) -> list[Any]:
 
 async def start_flow(
     flow: Any, parameters: dict[str, Any], *, cluster: str, mode: Mode = "auto", tags: list[str] | None = None,
-    once_per_cluster: bool = True, wait_s: float = 0.0, in_process: Callable[..., Awaitable[Any]] | None = None,
+    once_per_cluster: bool = True, once_key: str | None = None, wait_s: float = 0.0,
+    in_process: Callable[..., Awaitable[Any]] | None = None,
 ) -> Started:  # fmt: skip
     """Run ``flow`` with ``parameters`` (``cluster`` among them) and say how.
 
     ``mode``: ``auto`` -- a run of its deployment when the flow is deployed, else in this process;
     ``deployment`` -- its deployment or a ConfigError saying how to create one; ``in-process``.
     A deployment run is tagged with the cluster; with ``once_per_cluster`` it is not started while
-    another run of it for the cluster is active; ``wait_s`` > 0 waits that long for it to finish
-    (0: fire and forget). In this process ``in_process(**parameters)`` runs when given (a shorter
-    path to the same work), else the flow itself.
+    another run of it for the cluster is active -- or, with ``once_key`` (a tag the run also gets),
+    another run for the cluster with that tag: remediation passes ``broker:<id>``, so a run paused
+    for a human's approval about one broker never holds back the healing of another. ``wait_s`` > 0
+    waits that long for it to finish (0: fire and forget). In this process ``in_process(**parameters)``
+    runs when given (a shorter path to the same work), else the flow itself.
     """
     found = None
     if mode != "in-process":
@@ -127,11 +130,12 @@ async def start_flow(
         return Started("in-process", "finished", result=await (in_process or flow)(**parameters))
     name, dep_id = found
     if once_per_cluster:
-        active = await active_runs(dep_id, cluster)
+        active = await active_runs(dep_id, cluster, once_key)
         if active:
             return Started("deployment", "already running", deployment=name, flow_run=active[0])
     run = await run_deployment(
-        name, parameters=json_parameters(parameters), timeout=wait_s, tags=[cluster_tag(cluster), *(tags or [])],
+        name, parameters=json_parameters(parameters), timeout=wait_s,
+        tags=[cluster_tag(cluster), *([once_key] if once_key else []), *(tags or [])],
         as_subflow=mode == "auto",
     )  # fmt: skip
     state = run.state.name if wait_s and run.state is not None else "started"

@@ -18,7 +18,7 @@ from typing import Any
 from prefect.events import emit_event
 
 from kafka_medic.audit import AUTOMATION_ACTOR, AuditStatus
-from kafka_medic.incidents import Condition, Notification, message, step
+from kafka_medic.incidents import Condition, Incidents, Notification, message, step
 from kafka_medic.redaction import cluster_secrets
 from kafka_medic.settings.cluster import ClusterSettings
 from kafka_medic.state import now_utc
@@ -52,8 +52,6 @@ async def track_incidents(cluster: ClusterSettings, current: Iterable[Condition]
         before = await state.incidents()
     except Exception as exc:
         log.error("[%s] cannot read open incidents (%s): paging from this cycle's conditions alone", cluster.name, exc)
-        from kafka_medic.incidents import Incidents
-
         before = Incidents()
     policy = cluster.policy
     after, notes = step(before, current, now, repeat_s=policy.incident_repeat_s,
@@ -66,14 +64,15 @@ async def track_incidents(cluster: ClusterSettings, current: Iterable[Condition]
     sent: list[dict[str, Any]] = []
     for n in notes:
         _emit(cluster.name, n)
-        deliveries = await anotify(cluster.name, n.subject, message(n, cluster.name, now),
+        subject = f"[kafka-medic] {cluster.name}: {n.subject}"
+        deliveries = await anotify(cluster.name, subject, message(n, cluster.name, now),
                                    secrets=cluster_secrets(cluster))  # fmt: skip
         record = {**n.to_record(), "sent_to": [d.block for d in deliveries if d.ok],
                   "failed": [d.to_record() for d in deliveries if not d.ok]}  # fmt: skip
         if n.page:  # pages are in the audit trail, as every page always was
             audit = RunAudit(cluster, "incident", actor=AUTOMATION_ACTOR, brokers=n.incident.brokers)
             await audit(AuditStatus.PAGED, f"{n.subject}: {n.incident.summary}", incident=n.incident.key,
-                        transition=n.transition.value, sent_to=record["sent_to"])  # fmt: skip
+                        rule=n.incident.rule, transition=n.transition.value, sent_to=record["sent_to"])  # fmt: skip
         log.warning("[%s] incident %s %s: %s", cluster.name, n.transition.value, n.incident.key, n.incident.summary)
         sent.append(record)
     return sent

@@ -8,8 +8,8 @@ already lost its leaderships, or was already restarted. Writers hold the cluster
 
 :func:`attempt_gate` is what the health check asks before it starts another remediation of a
 broker: a failed or refused one backs off (``remediation_backoff_s``, doubling), and after
-``remediation_max_attempts`` in ``remediation_window_s`` automation gives up on the broker and
-pages once (repeats of the same page are suppressed by :func:`tasks.pages.page_humans`).
+``remediation_max_attempts`` in ``remediation_window_s`` automation gives up on the broker (the
+health check's incidents page about it once, repeat on a schedule, and say when it is resolved).
 """
 
 from __future__ import annotations
@@ -23,11 +23,9 @@ from kafka_medic.judgment import Attempt, Ladder, Rung, may_attempt, with_attemp
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.settings.cluster import ClusterSettings
 from kafka_medic.state import now_utc
-from tasks.pages import page_humans
 from tasks.state import cluster_state
 
 log = logging.getLogger("kafka_medic.ladder")
-GAVE_UP_RULE = "remediation_gave_up"
 
 
 async def record_attempt(
@@ -67,14 +65,3 @@ class Gate:
 def attempt_gate(ladder: Ladder, broker_id: int, policy: HealthPolicy, now: datetime | None = None) -> Gate:
     allowed, why, gave_up = may_attempt(ladder.of(broker_id), policy, now or now_utc())
     return Gate(allowed, why, gave_up)
-
-
-async def page_gave_up(cluster: ClusterSettings, broker_id: int, remedy: str, why: str) -> dict[str, Any]:
-    """Tell humans automation stopped trying to heal ``broker_id`` (once per page window)."""
-    headline = (
-        f"kafka-medic gave up on broker {broker_id} ({remedy.replace('_', ' ')}): {why}. It will not try again "
-        "until the window has passed or an attempt succeeded; please look at the broker and its audit trail."
-    )
-    finding = {"rule": GAVE_UP_RULE, "severity": "critical", "summary": headline, "brokers": [broker_id],
-               "action": "page"}  # fmt: skip
-    return await page_humans(cluster, GAVE_UP_RULE, headline, [finding])

@@ -29,6 +29,9 @@ class HealthReport(BaseModel):
     collect_s: float
     evaluate_s: float
     judgment: dict[str, Any] = Field(default_factory=dict, description="scores, verdicts and the ladder")
+    incidents: list[dict[str, Any]] = Field(
+        default_factory=list, description="incident transitions this cycle (opened, escalated, repeated, resolved)"
+    )
 
 
 def findings_markdown(cluster: str, ev: Evaluation, decisions: list[Decision], maintenance: bool) -> str:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from kafka_medic.findings import Action, Finding, Severity
-from kafka_medic.incidents import Incidents, Transition, conditions, step
+from kafka_medic.incidents import Incidents, Transition, conditions, remediation_conditions, step
 from kafka_medic.rules.names import RuleName
 from tests.unit.rules_helpers import T0
 
@@ -75,3 +75,51 @@ def test_incidents_survive_a_round_trip_and_refuse_what_they_did_not_write() -> 
     assert again == inc and set(again.open) == {"offline", "broker_down:4"}
     with pytest.raises(ValueError, match="version-1"):
         Incidents.from_json({"i": {}})
+
+
+def test_failing_remediation_is_a_notice_and_giving_up_escalates_to_a_page() -> None:
+    failed = {"remedy": "replace_broker", "broker_id": 6, "status": "failed", "error": "no capacity"}
+    backing = {"remedy": "replace_broker", "broker_id": 6, "status": "backing off", "why": "30 s left"}
+    gave_up = {"remedy": "replace_broker", "broker_id": 6, "status": "gave up", "why": "2 failed attempt(s)"}
+    fine = {"remedy": "replace_broker", "broker_id": 6, "status": "replaced"}
+    inc, log = Incidents(), []
+    for i, dispatched in enumerate([[failed], [backing], [gave_up], [gave_up], [fine], [fine]]):
+        inc, notes = step(inc, remediation_conditions(dispatched), T0 + timedelta(seconds=10 * i), repeat_s=600,
+                          resolve_cycles=2)  # fmt: skip
+        log.append([(n.transition, n.incident.rule, n.page) for n in notes])
+    assert log == [
+        [(Transition.OPENED, "remediation_failing", False)],  # a failed try: a notice, the next may work
+        [],
+        [(Transition.ESCALATED, "remediation_gave_up", True)],  # nobody will act now: a page, once
+        [],
+        [],
+        [(Transition.RESOLVED, "remediation_gave_up", False)],
+    ]
+
+
+def test_the_worst_outcome_of_a_broker_wins_and_other_outcomes_are_not_conditions() -> None:
+    out = remediation_conditions([
+        {"remedy": "restart_broker", "broker_id": 3, "status": "refused", "message": "would go under min ISR"},
+        {"remedy": "replace_broker", "broker_id": 3, "status": "stood down", "message": "no active controller"},
+        {"remedy": "demote_broker", "broker_id": 4, "status": "completed"},
+        {"remedy": "replace_broker", "broker_id": 5, "status": "cooling down"},
+    ])  # fmt: skip
+    got = [(c.key, c.severity, c.rule) for c in out]
+    assert got == [("remediation:3", Severity.CRITICAL, "remediation_stood_down")]
+    assert "no active controller" in out[0].summary
+
+
+def test_the_controller_and_our_own_count_of_offline_partitions_are_one_incident() -> None:
+    theirs = Finding(RuleName.OFFLINE_REPORTED_BY_CONTROLLER, Severity.CRITICAL, "controller: 1 offline")
+    assert [c.key for c in conditions([OFFLINE, theirs], automation_heals=True)] == ["offline"]
+
+
+def test_what_is_stored_is_plain_json_even_when_findings_carry_numpy_ids() -> None:
+    import json
+
+    import numpy as np
+
+    dead = Finding(RuleName.BROKER_DOWN, Severity.CRITICAL, "Broker 4 down", brokers=(np.int64(4),),
+                   action=Action.HEAL_DEAD_BROKER)  # fmt: skip
+    inc, _ = step(Incidents(), conditions([dead], automation_heals=False), T0, repeat_s=600, resolve_cycles=2)
+    assert json.loads(json.dumps(inc.to_json())) == inc.to_json()

@@ -176,3 +176,28 @@ def test_scores_of_a_big_cluster_are_kept_in_parts_and_read_back_whole() -> None
     s.store.values[s.name("scores") + "__part1"] = '{"gen": "other", "text": "x"}'
     with pytest.raises(CoordinationError, match="part 1 is missing or from another write"):
         run(s.scores())
+
+
+def test_time_in_maintenance_is_not_grace_spent() -> None:
+    from kafka_medic.state import grace_after_maintenance, new_maintenance
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    down = {4: t0, 5: t0 + timedelta(hours=2)}
+    on = new_maintenance(True, "disk swap", "ops", now=t0 - timedelta(minutes=5))
+    off = new_maintenance(False, "", "ops", now=t0 + timedelta(hours=1))
+    assert grace_after_maintenance(down, None) == down
+    assert grace_after_maintenance(down, on) == down, "while on, nothing acts: times unchanged"
+    # broker 4 went down during the maintenance: its grace starts when maintenance ended;
+    # broker 5 went down after it: its own time stands
+    assert grace_after_maintenance(down, off) == {4: t0 + timedelta(hours=1), 5: t0 + timedelta(hours=2)}
+
+
+def test_automation_is_held_in_maintenance_and_humans_are_not() -> None:
+    from kafka_medic.state import maintenance_hold, new_maintenance
+
+    on = new_maintenance(True, "disk swap", "ops")
+    hold = maintenance_hold(on, automated=True)
+    assert hold is not None and "maintenance" in hold and "disk swap" in hold and "ops" in hold
+    assert maintenance_hold(on, automated=False) is None
+    assert maintenance_hold(new_maintenance(False, "", "ops"), automated=True) is None
+    assert maintenance_hold(None, automated=True) is None

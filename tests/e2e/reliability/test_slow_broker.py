@@ -94,7 +94,15 @@ async def test_a_slow_broker_is_scored_demoted_then_restarted(healthy_sandbox: S
         if slow is not None:
             slow.stop()
         stats = producer.stop()
+    try:
+        check(reports, times, t0, block, sb, topic, producer.acked_keys, stats)
+    finally:
         admin.delete_topics([topic])
+
+
+def check(reports: list[HealthReport], times: list[float], t0: float, block: Any, sb: Sandbox, topic: str,
+          acked_keys: Any, stats: Any) -> None:  # fmt: skip
+    """The ladder's climb, as the reports and the audit tell it, and no acknowledged message lost."""
 
     demoted = first(reports, times, "demote_broker", "completed")
     restarted = first(reports, times, "restart_broker", "restarted")
@@ -107,7 +115,7 @@ async def test_a_slow_broker_is_scored_demoted_then_restarted(healthy_sandbox: S
     assert statuses(records, "demote_broker") == ["started", "finished"], records
     assert statuses(records, "restart_broker") == ["started", "finished"], records
     assert statuses(records, "replace_broker") == [], "a restart was enough: nothing wiped"
-    result = verify_acked(sb.layout.bootstrap_servers, topic, producer.acked_keys, timeout_s=60)
+    result = verify_acked(sb.layout.bootstrap_servers, topic, acked_keys, timeout_s=60)
     assert stats.acked > 0 and result.lost == 0, f"{result.lost} acknowledged messages lost ({stats})"
     scenarios.report(
         f"\nSCENARIO 10 (slow broker: CPU capped at {CPU_SHARE:.0%}): demoted after {demoted - t0:.1f} s, restarted "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -137,10 +138,13 @@ async def test_rolling_restart_refuses_an_unhealthy_cluster_and_changes_nothing(
     assert 4 not in sb.registered_brokers(), "the dead broker was not touched either"
 
 
+MAINTENANCE_GRACE_S = 15
+
+
 async def test_maintenance_mode_stops_health_check_decisions(healthy_sandbox: Sandbox, medic_server) -> None:
     sb = healthy_sandbox
     name = unique_cluster("mm")
-    save_sandbox_cluster(sb, name, policy=HealthPolicy(mode=Mode.AUTO, dead_broker_grace_s=1))
+    save_sandbox_cluster(sb, name, policy=HealthPolicy(mode=Mode.AUTO, dead_broker_grace_s=MAINTENANCE_GRACE_S))
     on = await maintenance_mode(name, MaintenanceParams(on=True, reason="disk swap on broker 6", by="pytest"))
     assert on.on and on.previous is None
     assert (await cluster_state(name).maintenance()).reason == "disk swap on broker 6"
@@ -149,21 +153,34 @@ async def test_maintenance_mode_stops_health_check_decisions(healthy_sandbox: Sa
     sb.wait_unregistered(6, timeout_s=30)
 
     report = None
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + MAINTENANCE_GRACE_S + 60
     while time.monotonic() < deadline:
         report = await health_check(name, act=True)
         if any(f["rule"] == "broker_down" and f["action"] == "heal_dead_broker" for f in report.findings):
             break
+        await asyncio.sleep(1)
     assert report is not None and report.maintenance
     heal = [d for d in report.decisions if d["broker_id"] == 6]
     assert heal and heal[0]["remedy"] == "replace_broker", report.decisions
     assert not any(d["execute"] for d in report.decisions) and "maintenance mode" in heal[0]["reason"]
     assert report.dispatched == [], "nothing was handed to remediation"
 
+    # Leaving maintenance restarts the grace period: the broker was stopped for the work, past its
+    # grace, and acting on that time now would wipe a broker the human is about to start again.
     off = await maintenance_mode(name, MaintenanceParams(on=False, by="pytest"))
+    t_off = time.monotonic()
     assert not off.on and off.previous["on"] is True
-    again = await health_check(name, act=False)  # act=False: report what would now be done, do nothing
-    assert any(d["execute"] and d["broker_id"] == 6 for d in again.decisions)
+    first = await health_check(name, act=True)
+    assert first.dispatched == [] and not any(d["execute"] for d in first.decisions), first.decisions
+    assert not any(f["action"] == "heal_dead_broker" for f in first.findings), "inside its new grace period"
+    while time.monotonic() - t_off < MAINTENANCE_GRACE_S + 60:
+        again = await health_check(name, act=False)  # act=False: report what would be done, do nothing
+        if any(d["execute"] and d["broker_id"] == 6 for d in again.decisions):
+            break
+        await asyncio.sleep(1)
+    else:
+        raise AssertionError("the broker never became actionable after maintenance ended")
+    assert time.monotonic() - t_off >= MAINTENANCE_GRACE_S, "a whole grace period, counted from the end"
 
 
 async def test_what_if_reports_unsafe_and_touches_nothing(healthy_sandbox: Sandbox, sandbox_cluster_name: str) -> None:
