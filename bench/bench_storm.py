@@ -58,6 +58,8 @@ class Tally:
     max_due_score: int = 0
     p99_ratios: list[float] = field(default_factory=list)
     heal_s: list[float] = field(default_factory=list)
+    pages: list[dict[str, Any]] = field(default_factory=list)  # incident pages (the default pending window)
+    notices: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _leader_counts(sb: Any) -> Counter[int]:
@@ -83,6 +85,8 @@ def _observe(t: Tally, report: Any, expected: set[int], grace_ends: float | None
         if f["rule"] == "degraded_broker":
             t.single_sample_flags += 1
             t.flagged_brokers.update(f["brokers"])
+    for i in report.incidents:
+        (t.pages if i["page"] else t.notices).append({k: i[k] for k in ("transition", "key", "summary")})
     for v in report.judgment.get("verdicts", []):
         t.max_due_score = max(t.max_due_score, int(v.get("score", 0)))
     for d in report.dispatched:
@@ -197,6 +201,8 @@ def summary(t: Tally) -> None:
           if t.heal_s else "  heals: none")  # fmt: skip
     print(f"  FALSE POSITIVES (actions on other brokers): {len(t.false_positives)} {t.false_positives[:3]}")
     print(f"  actions inside a grace period:              {len(t.inside_grace)} {t.inside_grace[:3]}")
+    shown = (t.pages + t.notices)[:3]
+    print(f"  pages / notices sent (incidents):           {len(t.pages)} / {len(t.notices)} {shown}")
     print(f"  single-sample degraded flags (a one-sample tool would have acted): {t.single_sample_flags} "
           f"on brokers {dict(t.flagged_brokers)}")  # fmt: skip
     print(f"  highest judgment score seen:                {t.max_due_score} (demote at 5)")
@@ -240,8 +246,9 @@ def main() -> None:
     for t in tallies:
         summary(t)
     total_fp = sum(len(t.false_positives) + len(t.inside_grace) for t in tallies)
+    pages = sum(len(t.pages) for t in tallies)
     print(f"\nTOTAL: {sum(t.kills for t in tallies)} kills, {sum(t.hangs for t in tallies)} hangs, "
-          f"{total_fp} action(s) on healthy brokers or inside grace")  # fmt: skip
+          f"{total_fp} action(s) on healthy brokers or inside grace, {pages} page(s)")  # fmt: skip
     print(f"load average at end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 

@@ -6,7 +6,8 @@ So each cycle the health check turns its findings into *conditions* (:func:`cond
 things an on-call must know about -- and :func:`step` compares them with the incidents already
 open:
 
-* a new condition **opens** an incident: a page if it is critical, a notice otherwise;
+* a new condition **opens** an incident once it has lasted ``incident_pending_s`` (a clean
+  failover's few leaderless seconds page nobody): a page if it is critical, a notice otherwise;
 * an open one that got worse (warning -> critical) is **escalated**: paged again at once;
 * one still open after ``incident_repeat_s`` is **repeated** (the page did not get through, or
   nobody acted), at most once per that interval;
@@ -77,6 +78,7 @@ class Condition:
     summary: str
     brokers: tuple[int, ...] = ()
     partitions: int = 0
+    at_once: bool = False  # an outcome, not a state: no pending window (a failed remediation happened)
 
 
 @dataclass(frozen=True)
@@ -113,9 +115,11 @@ class Incidents:
     """The incidents open on one cluster (persisted between cycles)."""
 
     open: Mapping[str, Incident] = field(default_factory=dict)
+    pending: Mapping[str, datetime] = field(default_factory=dict)  # seen since, not yet long enough to open
 
     def to_json(self) -> dict[str, Any]:
-        return {"v": _VERSION, "i": {k: i.to_json() for k, i in sorted(self.open.items())}}
+        return {"v": _VERSION, "i": {k: i.to_json() for k, i in sorted(self.open.items())},
+                "p": {k: t.isoformat(timespec="seconds") for k, t in sorted(self.pending.items())}}  # fmt: skip
 
     @classmethod
     def from_json(cls, raw: Any) -> Incidents:
@@ -125,7 +129,10 @@ class Incidents:
         if not isinstance(raw, Mapping) or raw.get("v") != _VERSION:
             raise ValueError(f"expected a version-{_VERSION} incidents object")
         try:
-            return cls({str(k): Incident.from_json(str(k), v) for k, v in (raw.get("i") or {}).items()})
+            return cls(
+                {str(k): Incident.from_json(str(k), v) for k, v in (raw.get("i") or {}).items()},
+                {str(k): datetime.fromisoformat(v) for k, v in (raw.get("p") or {}).items()},
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed incidents: {exc}") from None
 
@@ -160,7 +167,7 @@ SAME_INCIDENT_AS: Mapping[str, str] = {RuleName.OFFLINE_REPORTED_BY_CONTROLLER: 
 
 
 def _key(rule: str, brokers: Iterable[int]) -> str:
-    rule = SAME_INCIDENT_AS.get(rule, rule)
+    rule = str(SAME_INCIDENT_AS.get(rule, rule))  # a plain str: the key is a JSON object key when stored
     if rule in CLUSTER_WIDE:
         return rule
     bs = sorted(set(brokers))
@@ -220,7 +227,7 @@ def remediation_conditions(dispatched: Iterable[Mapping[str, Any]]) -> list[Cond
             summary = f"{remedy} of broker {b}: {status}: {why}"
         critical = severity is Severity.CRITICAL
         rule = {"gave up": REMEDIATION_GAVE_UP, "stood down": REMEDIATION_STOOD_DOWN}.get(status, REMEDIATION_FAILING)
-        c = Condition(f"remediation:{b}", rule, severity, summary, (int(b),))
+        c = Condition(f"remediation:{b}", rule, severity, summary, (int(b),), at_once=True)
         prev = out.get(c.key)
         if prev is None or (critical and prev.severity is not Severity.CRITICAL):
             out[c.key] = c
@@ -228,16 +235,33 @@ def remediation_conditions(dispatched: Iterable[Mapping[str, Any]]) -> list[Cond
 
 
 def step(
-    incidents: Incidents, current: Iterable[Condition], now: datetime, *, repeat_s: float, resolve_cycles: int
+    incidents: Incidents,
+    current: Iterable[Condition],
+    now: datetime,
+    *,
+    repeat_s: float,
+    resolve_cycles: int,
+    pending_s: float = 0.0,
 ) -> tuple[Incidents, list[Notification]]:
-    """One cycle: open, escalate, repeat or resolve (see the module docstring)."""
+    """One cycle: open, escalate, repeat or resolve (see the module docstring).
+
+    A condition opens an incident only once it has lasted ``pending_s`` (seen on every cycle since
+    it was first seen): a crashed broker's partitions are leaderless until the controller fences it
+    (``broker.session.timeout.ms``, 9 s by default), and a page for every clean failover would teach
+    the on-call to ignore pages. Outcomes (``Condition.at_once``: a remediation failed) open at once.
+    """
     now_c = {c.key: c for c in current}
     out: dict[str, Incident] = {}
+    pending: dict[str, datetime] = {}
     notes: list[Notification] = []
     for key, c in now_c.items():
         old = incidents.open.get(key)
         if old is None:
-            inc = Incident(key, c.rule, c.severity, c.summary, now, now, c.brokers)
+            since = incidents.pending.get(key, now)
+            if not c.at_once and (now - since).total_seconds() < pending_s:
+                pending[key] = since
+                continue
+            inc = Incident(key, c.rule, c.severity, c.summary, since, now, c.brokers)
             notes.append(Notification(Transition.OPENED, inc, page=c.severity is Severity.CRITICAL))
         elif c.severity is Severity.CRITICAL and old.severity is not Severity.CRITICAL:
             inc = replace(old, rule=c.rule, severity=c.severity, summary=c.summary, notified_at=now, absent=0,
@@ -257,7 +281,7 @@ def step(
             notes.append(Notification(Transition.RESOLVED, gone, page=False))
         else:
             out[key] = gone
-    return Incidents(out), notes
+    return Incidents(out, pending), notes
 
 
 def message(n: Notification, cluster: str, now: datetime) -> str:

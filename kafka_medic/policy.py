@@ -141,6 +141,13 @@ class HealthPolicy(BaseModel):
     verify_timeout_s: float = Field(
         1800.0, gt=0, le=86_400, description="How long verify_isr waits for full ISR after an action."
     )
+    incident_pending_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="A condition must last this long before it opens an incident (no page "
+        "for a clean failover: its partitions are leaderless until the controller fences the broker, 9 s by default).",
+    )
     incident_repeat_s: float = Field(
         1800.0, ge=60, le=7 * 86_400, description="An open critical incident is paged again this often while it lasts."
     )

@@ -55,7 +55,7 @@ async def track_incidents(cluster: ClusterSettings, current: Iterable[Condition]
         before = Incidents()
     policy = cluster.policy
     after, notes = step(before, current, now, repeat_s=policy.incident_repeat_s,
-                        resolve_cycles=policy.incident_resolve_cycles)  # fmt: skip
+                        resolve_cycles=policy.incident_resolve_cycles, pending_s=policy.incident_pending_s)  # fmt: skip
     if after != before:
         try:
             await state.save_incidents(after)

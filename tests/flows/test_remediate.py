@@ -315,10 +315,13 @@ async def test_mass_failure_pages_once_and_replaces_nothing(
             downs = [f for f in r.findings if f["rule"] == "broker_down"]
             return len(downs) == 2 and all(f["evidence"]["beyond_grace"] for f in downs)
 
-        return sum(past(r) for r in rs) >= 2
+        # ...and the page went out (once the condition lasted the incident's pending window)
+        paged = any(i["key"] == "mass_failure" for r in rs for i in r.incidents)
+        return sum(past(r) for r in rs) >= 2 and paged
 
     try:
-        reports = await heal_until(block.name, beyond_grace_twice, 90, "two cycles past the grace period", times)
+        reports = await heal_until(block.name, beyond_grace_twice, 150, "two cycles past the grace period and a page",
+                                   times)  # fmt: skip
     finally:
         stats = producer.stop()
 
@@ -463,7 +466,10 @@ async def test_dispatch_starts_the_remediate_deployment_and_never_twice() -> Non
     deployment = await remediate.ato_deployment(name=DEPLOYMENT_NAME)  # the catalogue's name for it
     dep_id = await deployment.aapply()
     decision = Decision(Remedy.REPLACE_BROKER, 3, "broker_down", "broker 3 down", execute=True, needs_approval=False)
+    # another broker's remediation waiting for a human's approval (a run of the same deployment)
+    other = Decision(Remedy.REPLACE_BROKER, 5, "broker_down", "broker 5 down", execute=True, needs_approval=True)
     try:
+        waiting = await dispatch(block, [other], [])
         first = await dispatch(block, [decision], [])
         again = await dispatch(block, [decision], [])
         async with get_client() as client:
@@ -478,10 +484,15 @@ async def test_dispatch_starts_the_remediate_deployment_and_never_twice() -> Non
                 await client.delete_flow_run(r.id)
             await client.delete_deployment(dep_id)
 
+    assert [d["status"] for d in waiting] == ["started"], waiting
+    # broker 5's pending run does not hold back broker 3's, but broker 3's is never started twice
     assert [d["status"] for d in first] == ["started"] and first[0]["mode"] == "deployment", first
     assert first[0]["deployment"] == f"remediate/{DEPLOYMENT_NAME}"
     assert [d["status"] for d in again] == ["already running"], again
-    assert len(runs) == 1 and str(runs[0].id) == first[0]["flow_run_id"]
-    params = runs[0].parameters
+    assert again[0]["flow_run_id"] == first[0]["flow_run_id"]
+    assert len(runs) == 2 and {str(r.id) for r in runs} == {first[0]["flow_run_id"], waiting[0]["flow_run_id"]}
+    run = next(r for r in runs if str(r.id) == first[0]["flow_run_id"])
+    assert "broker:3" in run.tags
+    params = run.parameters
     assert params["cluster"] == name and params["decision"]["broker_id"] == 3
     assert params["decision"]["remedy"] == "replace_broker" and params["decision"]["needs_approval"] is False

@@ -118,8 +118,33 @@ def test_what_is_stored_is_plain_json_even_when_findings_carry_numpy_ids() -> No
     import json
 
     import numpy as np
+    import orjson
 
     dead = Finding(RuleName.BROKER_DOWN, Severity.CRITICAL, "Broker 4 down", brokers=(np.int64(4),),
                    action=Action.HEAL_DEAD_BROKER)  # fmt: skip
-    inc, _ = step(Incidents(), conditions([dead], automation_heals=False), T0, repeat_s=600, resolve_cycles=2)
+    inc, _ = step(Incidents(), conditions([dead, OFFLINE], automation_heals=False), T0, repeat_s=600,
+                  resolve_cycles=2)  # fmt: skip
     assert json.loads(json.dumps(inc.to_json())) == inc.to_json()
+    orjson.dumps(inc.to_json())  # what Prefect's Variable check uses: str subclasses as keys fail there
+    assert all(type(k) is str for k in inc.to_json()["i"])
+
+
+def test_a_condition_opens_only_once_it_has_lasted_the_pending_window() -> None:
+    def cycles(seen: list[bool]) -> list[list[tuple[Transition, str]]]:
+        inc, log = Incidents(), []
+        for i, on in enumerate(seen):  # one cycle every 10 s, a 30 s window
+            inc, notes = step(inc, conditions([OFFLINE] if on else [], automation_heals=True),
+                              T0 + timedelta(seconds=10 * i), repeat_s=600, resolve_cycles=2, pending_s=30)  # fmt: skip
+            inc = Incidents.from_json(inc.to_json())  # what survives between cycles is what is stored
+            log.append([(n.transition, n.incident.key) for n in notes])
+        return log
+
+    # a clean failover: offline for 20 s, then gone -- nobody is paged, nothing to resolve
+    assert cycles([True, True, True, False, False, False]) == [[]] * 6
+    # still offline after 30 s: one page, dated from when it was first seen
+    log = cycles([True, True, True, True, True])
+    assert log == [[], [], [], [(Transition.OPENED, "offline")], []]
+    # a remediation's failure is an outcome: no window
+    failed = {"remedy": "replace_broker", "broker_id": 6, "status": "failed", "error": "no capacity"}
+    _, notes = step(Incidents(), remediation_conditions([failed]), T0, repeat_s=600, resolve_cycles=2, pending_s=30)
+    assert [n.transition for n in notes] == [Transition.OPENED]
