@@ -7,7 +7,8 @@ whether that is *evidence*, keeps a score per broker across cycles, and says whe
 
 * **agreeing signals**: a peer outlier counts only if the broker is also worse than its *own*
   history -- ``degraded_history_factor`` x the baseline it showed on clean cycles (an EWMA,
-  trusted after ``degraded_baseline_min_samples`` observations) -- and carries real traffic
+  trusted after ``degraded_baseline_min_samples`` observations, flagged or not; clean ones only after
+  that) -- and carries real traffic
   (``degraded_min_bytes_in_per_sec``, produced to it plus replicated to it): an idle broker's p99
   is a handful of requests and means nothing (Cruise Control's SlowBrokerFinder skips brokers
   under ~1 MB/s for the same reason);
@@ -450,7 +451,11 @@ def judge(
             continue
         score = record.score + 1 if suspect else max(0, record.score - policy.score_decay)
         baseline, samples = dict(record.baseline), record.samples
-        if not signals:  # a clean observation teaches the broker its own baseline
+        # A clean observation teaches the broker its own baseline; so does every observation while it
+        # is still learning one: a broker the peer rule flags on every sample from the start (a busy
+        # machine, a broker slow before we came) would otherwise never learn one and never be judged.
+        # Its baseline then includes its bad days, which only makes it harder to accuse.
+        if not signals or record.samples < policy.degraded_baseline_min_samples:
             for column in HISTORY_SIGNALS:
                 v = _value(row, column)
                 if math.isfinite(v):

@@ -317,3 +317,18 @@ def test_scores_and_ladder_round_trip_and_refuse_what_they_did_not_write() -> No
             Scores.from_json(bad)
         with pytest.raises(ValueError):
             Ladder.from_json(bad)
+
+
+def test_a_broker_flagged_from_its_first_sample_still_learns_a_baseline_and_is_judged_after() -> None:
+    # a busy box: the peer rule flags broker 3 (150 ms vs 5 ms) on every sample from the start; before,
+    # it never learnt a baseline (only clean samples taught one), so it could never be judged at all
+    c = Cluster()
+    for _ in range(POLICY.degraded_baseline_min_samples):
+        j = c.cycle({3: {"produce_p99_ms": 150.0}})
+        assert not j.verdicts[3].suspect and degraded(j, 3) is not None  # flagged, but no history yet
+    assert c.scores.brokers[3].samples == POLICY.degraded_baseline_min_samples
+    assert c.scores.brokers[3].baseline["produce_p99_ms"] == pytest.approx(150.0)
+    # learnt: flagged samples no longer move its baseline; 6x its own normal is evidence
+    j = c.slow(3, p99=SLOW_P99)
+    assert j.verdicts[3].suspect and j.verdicts[3].score == 1
+    assert c.scores.brokers[3].baseline["produce_p99_ms"] == pytest.approx(150.0)

@@ -80,7 +80,11 @@ async def test_a_slow_broker_is_scored_demoted_then_restarted(healthy_sandbox: S
 
         deadline = time.monotonic() + 180
         while not await learnt():
-            assert time.monotonic() < deadline, f"no baseline learnt: {reports[-1].judgment}, {reports[-1].findings}"
+            stored = (await cluster_state(block.name).scores()).brokers.get(SLOW)
+            assert time.monotonic() < deadline, (
+                f"no baseline learnt after {len(reports)} cycles: broker {SLOW} {stored}; last judgment "
+                f"{reports[-1].judgment}"
+            )
             await asyncio.sleep(1)
         t0 = time.monotonic()
         slow = CpuStarvedBroker(sb.pid_of(sb.layout.broker(SLOW)), cpu_share=CPU_SHARE).start()
