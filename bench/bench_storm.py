@@ -133,6 +133,10 @@ async def storm(sb: Any, args: argparse.Namespace, load: str) -> Tally:
                 done = [d for d in report.dispatched if d.get("broker_id") == victim]
                 if done and d_ok(done[-1]):
                     healed = done[-1].get("status")
+                    if healed != "restarted":  # say why the disk was not kept
+                        notes = (done[-1].get("result") or {}).get("notes", {})
+                        print(f"  [{load}] broker {victim} {healed}: {notes.get('restart_first')}; "
+                              f"{str(done[-1].get('message'))[:300]}", flush=True)  # fmt: skip
                 await asyncio.sleep(args.interval)
             t.heals[str(healed)] += 1
             t.heal_s.append(time.monotonic() - t0)
