@@ -22,6 +22,7 @@ from prefect import get_run_logger
 
 from blocks.kafka_cluster import KafkaCluster
 from kafka_medic.audit import AuditStatus
+from kafka_medic.findings import Finding
 from kafka_medic.heal import REPLACE_ACTION, RESTART_ACTION, restart_action, still_broken
 from kafka_medic.replacers import Replacer, ReplacerError
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceFailed, ReplaceStatus
@@ -124,7 +125,7 @@ async def restart_rung(run: HealRun, host: str, *, why: str = "") -> str | None:
         return None
     run.timings["restart_s"] = round(time.monotonic() - t0, 3)
     await cluster_state(run.block.name).record_success(restart_action(b))
-    still = still_broken((await look_now(run.block)).evaluation, b)
+    still = await _still_broken(run)
     if still:
         await audit(AuditStatus.FAILED, f"broker {b} is still unhealthy after a restart ({still[0].summary}); "
                     "replacing it", action=RESTART_ACTION)  # fmt: skip
@@ -133,6 +134,23 @@ async def restart_rung(run: HealRun, host: str, *, why: str = "") -> str | None:
     msg = f"broker {b} restarted with its disk and back in sync; {_leaders_line(leaders)}"
     await audit(AuditStatus.FINISHED, msg, action=RESTART_ACTION, timings=run.timings, leaders=leaders)
     return msg
+
+
+#: Looks, and seconds between them, before a restarted broker that Kafka calls registered and in sync
+#: is judged still broken: one listener probe that timed out on a loaded machine must not wipe it.
+STILL_BROKEN_LOOKS, STILL_BROKEN_EVERY_S = 3, 3.0
+
+
+async def _still_broken(run: HealRun) -> list[Finding]:
+    """The liveness/disk findings about the restarted broker if every one of a few looks has them."""
+    still: list[Finding] = []
+    for i in range(STILL_BROKEN_LOOKS):
+        still = still_broken((await look_now(run.block)).evaluation, run.broker_id)
+        if not still:
+            return []
+        if i + 1 < STILL_BROKEN_LOOKS:
+            await asyncio.sleep(STILL_BROKEN_EVERY_S)
+    return still
 
 
 async def _give_back(run: HealRun) -> dict[str, Any]:
