@@ -30,6 +30,11 @@ class AckedProducer:
     ``record_keys=False`` keeps only the counts: for load that runs indefinitely and is never
     verified (``./medic start``), where the key set would grow by ~90 bytes per acknowledged
     message for as long as the process lives (~6 MiB an hour at 20 msg/s).
+
+    Every producer call, delivery callbacks included, runs in the one background thread (the final
+    flush too), so the counters need no lock. They used to take one, with the final flush in the
+    caller's thread: a test stopping the producer while brokers were down hung forever in a
+    delivery callback waiting for that lock (seen under load, pytest's timeout could not fire).
     """
 
     def __init__(
@@ -48,8 +53,8 @@ class AckedProducer:
         self.stats = LoadStats()
         self.record_keys = record_keys
         self.acked_keys: set[str] = set()
-        self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._flush_timeout_s = 40.0
         self._run_id = uuid.uuid4().hex[:8]
         self._producer = Producer(
             {
@@ -63,16 +68,15 @@ class AckedProducer:
         )
         self._thread = threading.Thread(target=self._run, name=f"load-{topic}", daemon=True)
 
-    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
-        with self._lock:
-            if err is None:
-                self.stats.acked += 1
-                if self.record_keys:
-                    self.acked_keys.add(msg.key().decode())
-            else:
-                self.stats.failed += 1
-                name = err.name()
-                self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
+    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:  # in the background thread only
+        if err is None:
+            self.stats.acked += 1
+            if self.record_keys:
+                self.acked_keys.add(msg.key().decode())
+        else:
+            self.stats.failed += 1
+            name = err.name()
+            self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
 
     def _run(self) -> None:
         interval = 1.0 / self.rate if self.rate > 0 else 0.0
@@ -83,8 +87,7 @@ class AckedProducer:
             try:
                 self._producer.produce(self.topic, key=key.encode(), value=self.value, on_delivery=self._on_delivery)
                 n += 1
-                with self._lock:
-                    self.stats.attempted += 1
+                self.stats.attempted += 1
             except BufferError:
                 self._producer.poll(0.1)
                 continue
@@ -93,6 +96,7 @@ class AckedProducer:
             delay = next_at - time.monotonic()
             if delay > 0:
                 self._stop.wait(delay)
+        self._producer.flush(self._flush_timeout_s)  # outstanding deliveries: acked or failed, bounded
 
     def start(self) -> AckedProducer:
         self._thread.start()
@@ -100,9 +104,11 @@ class AckedProducer:
 
     def stop(self, flush_timeout_s: float = 40.0) -> LoadStats:
         """Stop producing and wait (bounded) for outstanding deliveries to be acked or fail."""
+        self._flush_timeout_s = flush_timeout_s
         self._stop.set()
-        self._thread.join(timeout=10)
-        self._producer.flush(flush_timeout_s)
+        self._thread.join(timeout=flush_timeout_s + 15)
+        if self._thread.is_alive():
+            self.stats.errors["stop_timed_out"] = self.stats.errors.get("stop_timed_out", 0) + 1
         return self.stats
 
 
