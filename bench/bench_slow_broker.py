@@ -105,7 +105,8 @@ async def run(sb: Any, args: argparse.Namespace) -> None:
     from tasks.state import cluster_state
 
     assignment = [[(p + j) % 6 + 1 for j in range(3)] for p in range(24)]
-    sb.admin().create_topics([NewTopic(TOPIC, num_partitions=24, replica_assignment=assignment)])[TOPIC].result(30)
+    admin = sb.admin()  # kept in a name: a client collected mid-call fails its futures ("handle destroyed")
+    admin.create_topics([NewTopic(TOPIC, num_partitions=24, replica_assignment=assignment)])[TOPIC].result(30)
     await SandboxReplacer(state_dir=str(sb.layout.state_dir)).save("slow-sandbox", overwrite=True)
     policy = HealthPolicy(mode=Mode.AUTO, degraded_settle_s=args.settle, replacement_cooldown_s=0,
                           dead_broker_grace_s=120)  # fmt: skip
