@@ -196,8 +196,9 @@ def throttle(sb: Any, mb_per_s: float | None) -> None:
         ConfigEntry("leader.replication.throttled.replicas", "*", incremental_operation=op),
         ConfigEntry("follower.replication.throttled.replicas", "*", incremental_operation=op),
     ])]  # fmt: skip
-    for fut in admin.incremental_alter_configs(resources).values():
-        fut.result(timeout=30)
+    for resource in resources:  # one BROKER resource per call (the Admin API's rule)
+        for fut in admin.incremental_alter_configs([resource]).values():
+            fut.result(timeout=30)
 
 
 async def setup_medic(sb: Any, grace_s: float) -> Any:
