@@ -128,7 +128,7 @@ def topic_factory(sandbox: Sandbox):
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         if replicas is not None:
             partitions = len(replicas)
-            topic = NewTopic(name, replica_assignment=replicas, config=config or {})
+            topic = NewTopic(name, num_partitions=partitions, replica_assignment=replicas, config=config or {})
         else:
             topic = NewTopic(name, partitions, rf, config=config or {})
         fut = admin.create_topics([topic], request_timeout=15)

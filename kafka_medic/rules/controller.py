@@ -65,7 +65,9 @@ def no_active_controller(ctx: RuleContext) -> list[Finding]:
     if split:
         what = f"{total} active controllers (split brain: {active})"
     elif q_state in ("no_leader", "unanswered"):
-        what = f"no active controller (the metadata quorum {_quorum_words(q_state)})"
+        seen = f"; controller(s) {unscraped} cannot be scraped" if unscraped else ""
+        seen += f"; {scraped} report {total} active" if scraped else ""
+        what = f"no active controller (the metadata quorum {_quorum_words(q_state)}{seen})"
     elif unscraped and not scraped:
         what = f"no active controller confirmed: controller(s) {unscraped} cannot be scraped"
     elif unscraped:
