@@ -8,10 +8,17 @@ Order of operations, and why:
    ``busy``, not a failure: somebody else is already acting on the cluster.
 2. While holding them, check the cooldown (``policy.replacement_cooldown_s``, persisted in a Prefect
    Variable, so every process sees it). Cooling down -> ``skipped`` with the seconds left.
-3. On a FRESH look (:func:`tasks.collect.look_now`; never a replayed sample): refuse if automation
-   stands down (mass failure or any other paging finding), if the cluster state cannot be read, or
-   if wiping this broker would take a partition offline or below min ISR
-   (``safety.removal_impact``) -- naming the partitions.
+3. On a FRESH look (:func:`tasks.collect.look_now`; never a replayed sample) plus the controller's
+   registration list (DescribeCluster): stand down (``stood_down``, nothing changed) when acting
+   cannot help -- no active controller (a new broker could not register), or the broker holds the
+   only in-sync copy of offline partitions (:func:`kafka_medic.heal.stand_down_reasons`); refuse if
+   automation stands down (mass failure or any other paging finding), if the cluster state or its
+   min ISR cannot be read (never assumed), or if wiping this broker would take a partition offline
+   or below min ISR (``safety.removal_impact``; a broker listed but no longer registered does not
+   count as in sync) -- naming the partitions. Right before the first destructive step the same
+   judgment is taken again on a second look (``tasks.guard.SECOND_LOOK_GAP_S``) later; both must clear it
+   (:func:`kafka_medic.heal.two_looks`), and the "started" audit record must be written first (an
+   unwritable trail stands down).
 4. Optionally restart first, keeping its disk (:func:`kafka_medic.heal.restart_first`): when the
    replacer's view of the host (:meth:`Replacer.host_state`) says machine and disk are still there
    (or cannot tell), or the broker still answers (Orion's "maybe dead"); then re-check health and
@@ -32,13 +39,11 @@ import asyncio
 import functools
 import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
-from blocks.kafka_cluster import KafkaCluster
 from blocks.load import aload_replacer, load_cluster
 from kafka_medic.audit import AuditStatus
 from kafka_medic.errors import ClusterBusy, StoodDown
@@ -48,19 +53,15 @@ from kafka_medic.heal import (
     RESTART_ACTION,
     broker_row,
     heal_findings,
-    refusal_reasons,
     restart_action,
     restart_first,
     row_host,
-    stand_down_reasons,
-    two_looks,
 )
 from kafka_medic.judgment import Rung
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceFailed, ReplaceStatus, outcome_markdown
 from kafka_medic.rules import Evaluation
 from tasks.audit import RunAudit
-from tasks.collect import Look, look_now
-from tasks.kafka import registered_brokers
+from tasks.guard import guard, stop_if_needed
 from tasks.ladder import record_attempt
 from tasks.locks import cluster_lock
 from tasks.rungs import HealRun, replace_rung, restart_rung
@@ -159,11 +160,11 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
             return result(ReplaceStatus.SKIPPED, msg, remaining_cooldown_s=round(remaining, 1))
 
         t0 = time.monotonic()
-        first = await _guard(block, b, params.require_finding)
+        first = await guard(block, b, params.require_finding)
         run.timings["check_s"] = round(time.monotonic() - t0, 3)
         look = first.look
         row = broker_row(look.snapshot, b)
-        stop = await _stop(run, first, params, record=not params.dry_run)
+        stop = await stop_if_needed(run, first, dry_run=params.dry_run, record=not params.dry_run)
         if stop is not None:
             return stop
         rung = params.require_finding and _degraded(look.evaluation, b)  # a rung of the ladder, not a dead broker
@@ -186,7 +187,9 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
 
         try:
             # The second look, right before the first destructive step: both looks must clear it.
-            stop = await _stop(run, await _guard(block, b, params.require_finding, first), params, record=True)
+            stop = await stop_if_needed(
+                run, await guard(block, b, params.require_finding, first), dry_run=False, record=True
+            )
             if stop is not None:
                 return stop
             if restart:
@@ -195,8 +198,9 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
                     await record_attempt(block, b, RESTART_ACTION, True, rung=Rung.RESTART if rung else None)
                     return result(ReplaceStatus.RESTARTED, fixed)
                 # the restart did not help: judge again, twice, on the state it left, before the wipe
-                again = await _guard(block, b, False)
-                stop = await _stop(run, await _guard(block, b, False, again), params, record=True, after="its restart")
+                again = await guard(block, b, False)
+                stop = await stop_if_needed(run, await guard(block, b, False, again), dry_run=False, record=True,
+                                            after="its restart")  # fmt: skip
                 if stop is not None:
                     return stop
                 host = row_host(broker_row(again.look.snapshot, b)) or host
@@ -214,72 +218,6 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
             raise ReplaceFailed(msg) from exc
         await record_attempt(block, b, REPLACE_ACTION, True, rung=Rung.REPLACE if rung else None)
         return done
-
-
-@dataclass(frozen=True)
-class _Verdict:
-    """One guard look: why to stand down, why to refuse (with the partitions), whether still needed."""
-
-    look: Look
-    stand_down: list[str]  # whatever the step (no controller)
-    wipe_stand_down: list[str]  # for a wipe only (the only copy of offline partitions: restart it instead)
-    reasons: list[str]
-    partitions: list[str]
-    needed: bool
-
-
-#: Seconds between the guard's two looks: long enough for a frozen broker's Metadata answer and
-#: the controller's registration list to disagree, short next to any replacement.
-SECOND_LOOK_GAP_S = 2.0
-
-
-async def _guard(block: KafkaCluster, b: int, require_finding: bool, earlier: _Verdict | None = None) -> _Verdict:
-    """A fresh look (metadata + listener probe + quorum) and the controller's registered brokers
-    (DescribeCluster), judged; with ``earlier``, a second look ``SECOND_LOOK_GAP_S`` later whose
-    verdict stands only if both looks agree (:func:`kafka_medic.heal.two_looks`)."""
-    if earlier is not None:
-        await asyncio.sleep(SECOND_LOOK_GAP_S)
-    # DescribeCluster may be sent to a broker that just died (librdkafka's pick): a short bound, and
-    # an unreadable list only means this look lacks that view (the Metadata + probe view remains).
-    look, registered = await asyncio.gather(look_now(block), registered_brokers(block, timeout_s=4.0))
-    reasons, partitions = refusal_reasons(look.snapshot, look.evaluation, b, registered=registered)
-    any_step = stand_down_reasons(look.evaluation, b, wipe=False)
-    wipe_only = [r for r in stand_down_reasons(look.evaluation, b) if r not in any_step]
-    verdict = _Verdict(
-        look, any_step, wipe_only, reasons, partitions,
-        needed=not require_finding or bool(heal_findings(look.evaluation, b, withheld=True)),
-    )  # fmt: skip
-    if earlier is None:
-        return verdict
-    reasons, partitions = two_looks((earlier.reasons, earlier.partitions), (reasons, partitions))
-    stand_down = list(dict.fromkeys([*verdict.stand_down, *earlier.stand_down]))
-    wipe_only = list(dict.fromkeys([*verdict.wipe_stand_down, *earlier.wipe_stand_down]))
-    return _Verdict(look, stand_down, wipe_only, reasons, partitions, needed=verdict.needed and earlier.needed)
-
-
-async def _stop(
-    run: HealRun, v: _Verdict, params: ReplaceBrokerParams, *, record: bool, after: str = "", wipe: bool = True
-) -> ReplaceBrokerResult | None:
-    """The run's result when the guard says stop (audited), None when it may go on; ``wipe``: the
-    next step wipes the broker (not a restart with its disk)."""
-    b, audit, dry = run.broker_id, run.audit, params.dry_run
-    when = f" after {after}" if after else ""
-    stand_down = [*v.stand_down, *(v.wipe_stand_down if wipe else [])]
-    if stand_down:  # first: a broker that still needs healing is withheld, not "no longer needed"
-        msg = f"stood down{when}: " + "; ".join(stand_down) + f"; broker {b} was not touched, nothing was changed"
-        await audit(AuditStatus.REFUSED, msg, why="stood_down", dry_run=dry)
-        return run.result(ReplaceStatus.STOOD_DOWN, msg, dry_run=dry)
-    if not v.needed:
-        msg = f"broker {b} no longer needs healing (a fresh health check finds nothing to act on)"
-        await audit(AuditStatus.SKIPPED, msg, why="not needed", dry_run=dry)
-        return run.result(ReplaceStatus.SKIPPED, msg, dry_run=dry)
-    if v.reasons:
-        msg = f"refusing to replace broker {b}{when}: " + "; ".join(v.reasons)
-        await audit(AuditStatus.REFUSED, msg, partitions=v.partitions[:200], dry_run=dry)
-        if record:
-            await record_attempt(run.block, b, REPLACE_ACTION, False)
-        return run.result(ReplaceStatus.REFUSED, msg, dry_run=dry, partitions=v.partitions)
-    return None
 
 
 def _degraded(ev: Evaluation, broker_id: int) -> bool:
