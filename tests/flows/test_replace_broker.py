@@ -145,7 +145,7 @@ async def test_refuses_a_wipe_that_would_drop_partitions_below_min_isr(healthy_s
     # Explicit placement, so the outcome never depends on where Kafka happened to put replicas:
     # with broker 2 dead, wiping broker 4 leaves p0 and p1 ({2,4,x}) one in-sync replica (min ISR 2);
     # p2 and p3 do not involve broker 4, and p4 keeps two in-sync replicas without it.
-    placement = [[2, 4, 1], [4, 2, 6], [1, 3, 5], [3, 5, 6], [4, 1, 3]]
+    placement = [[2, 4, 3], [4, 2, 6], [1, 3, 5], [5, 6, 1], [4, 3, 5]]  # one replica per AZ (a: 1 4, b: 2 5, c: 3 6)
     topic = topic_factory(replicas=placement, config={"min.insync.replicas": "2"})
     block = await save_cluster(sb)
     await remember_brokers(block.name)
