@@ -117,7 +117,7 @@ class SandboxLayout:
         for spec in self.broker_specs:
             if spec.node_id == node_id:
                 return spec
-        valid = ", ".join(str(s.node_id) for s in self.nodes)
+        valid = ", ".join(str(i) for i in sorted(s.node_id for s in self.nodes))
         raise SandboxError(
             f"unknown node id {node_id}; this sandbox has nodes {valid} ({CONTROLLER_ID}: the controller)"
         )
