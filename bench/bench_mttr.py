@@ -237,7 +237,7 @@ async def measure_medic(sb: Any, block: Any, broker: int, interval_s: float, *, 
     result: dict[str, Any] = {}
     while time.monotonic() - t_kill < 3600:
         c0 = time.monotonic()
-        report = await health_check("bench")
+        report = await health_check("bench", act=True)
         cycles.append(time.monotonic() - c0)
         down = [f for f in report.findings if f["rule"] == "broker_down" and broker in f["brokers"]]
         if detected is None and down:

@@ -120,7 +120,7 @@ async def run(sb: Any, args: argparse.Namespace) -> None:
     t0 = time.monotonic()
     try:
         while True:  # learn the baselines under load
-            await health_check("slow")
+            await health_check("slow", act=True)
             s = (await cluster_state("slow").scores()).brokers.get(SLOW)
             if s is not None and s.samples >= policy.degraded_baseline_min_samples:
                 break
@@ -133,7 +133,7 @@ async def run(sb: Any, args: argparse.Namespace) -> None:
                  else CpuStarvedBroker(pid, cpu_share=args.cpu_share)).start()  # fmt: skip
         last = ""
         while time.monotonic() - t0 < args.max_minutes * 60:
-            report = await health_check("slow")
+            report = await health_check("slow", act=True)
             for d in report.dispatched:
                 b, remedy, status = d.get("broker_id"), d.get("remedy"), d.get("status")
                 if b is None:

@@ -118,7 +118,7 @@ async def storm(sb: Any, args: argparse.Namespace, load: str) -> Tally:
     producer.start()
     try:
         for _ in range(args.warmup):
-            _observe(t, await health_check("storm"), set(), None)
+            _observe(t, await health_check("storm", act=True), set(), None)
             await asyncio.sleep(args.interval)
         for n in range(args.kills):
             victim = _leader_counts(sb).most_common(1)[0][0]
@@ -127,7 +127,7 @@ async def storm(sb: Any, args: argparse.Namespace, load: str) -> Tally:
             t0 = time.monotonic()
             healed = None
             while time.monotonic() - t0 < 600 and healed is None:
-                report = await health_check("storm")
+                report = await health_check("storm", act=True)
                 _observe(t, report, {victim}, t0 + args.grace)
                 t.p99_ratios.append(_p99_ratio(report))
                 done = [d for d in report.dispatched if d.get("broker_id") == victim]
@@ -142,10 +142,10 @@ async def storm(sb: Any, args: argparse.Namespace, load: str) -> Tally:
             t.heal_s.append(time.monotonic() - t0)
             deadline = time.monotonic() + 300
             while not _full_isr(sb) and time.monotonic() < deadline:
-                _observe(t, await health_check("storm"), {victim}, None)
+                _observe(t, await health_check("storm", act=True), {victim}, None)
                 await asyncio.sleep(args.interval)
             for _ in range(args.settle):
-                report = await health_check("storm")
+                report = await health_check("storm", act=True)
                 _observe(t, report, set(), None)
                 t.p99_ratios.append(_p99_ratio(report))
                 await asyncio.sleep(args.interval)
@@ -158,12 +158,12 @@ async def storm(sb: Any, args: argparse.Namespace, load: str) -> Tally:
             t0 = time.monotonic()
             try:
                 while time.monotonic() - t0 < args.hang_s:
-                    _observe(t, await health_check("storm"), set(), t0 + args.grace)
+                    _observe(t, await health_check("storm", act=True), set(), t0 + args.grace)
                     await asyncio.sleep(args.interval)
             finally:
                 sb.resume(victim)
             for _ in range(args.settle):
-                _observe(t, await health_check("storm"), set(), None)
+                _observe(t, await health_check("storm", act=True), set(), None)
                 await asyncio.sleep(args.interval)
             print(
                 f"  [{load}] hang {n + 1}/{args.hangs}: broker {victim} for {args.hang_s:g} s (grace "

@@ -42,6 +42,11 @@ def _sandbox_dir(args: argparse.Namespace) -> Path:
     return Path(args.state_dir).resolve() if args.state_dir else medic_home() / "sandbox"
 
 
+def _node_name(sb: Any, node_id: int) -> str:
+    """ "broker 3" or "controller 100": the CLI manages the controller like any node."""
+    return f"{sb.layout.node(node_id).role} {node_id}"
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from kafka_medic.sandbox.cluster import open_sandbox, status_dicts, status_table
 
@@ -64,19 +69,19 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         print(json.dumps(status_dicts(st), indent=2) if args.json else status_table(st))
     elif op == "kill":
         sb.kill(args.broker_id)
-        print(f"broker {args.broker_id} killed (SIGKILL)")
+        print(f"{_node_name(sb, args.broker_id)} killed (SIGKILL)")
     elif op == "hang":
         sb.hang(args.broker_id)
-        print(f"broker {args.broker_id} hung (SIGSTOP); `resume {args.broker_id}` to continue it")
+        print(f"{_node_name(sb, args.broker_id)} hung (SIGSTOP); `resume {args.broker_id}` to continue it")
     elif op == "resume":
         sb.resume(args.broker_id)
-        print(f"broker {args.broker_id} resumed (SIGCONT)")
+        print(f"{_node_name(sb, args.broker_id)} resumed (SIGCONT)")
     elif op == "restart":
         sb.restart(args.broker_id)
-        print(f"broker {args.broker_id} restarted and registered")
+        print(f"{_node_name(sb, args.broker_id)} restarted and registered")
     elif op == "start":
         sb.start_broker(args.broker_id)
-        print(f"broker {args.broker_id} started and registered")
+        print(f"{_node_name(sb, args.broker_id)} started and registered")
     elif op == "replace":
         sb.wipe_and_replace(args.broker_id)
         print(f"broker {args.broker_id} replaced with an empty disk and registered; replicas are re-fetching")
@@ -421,11 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     st = sb_sub.add_parser("status", help="nodes, pids, registration")
     st.add_argument("--json", action="store_true")
     for name, text in (
-        ("kill", "SIGKILL a broker"),
-        ("hang", "SIGSTOP a broker (half-alive hardware)"),
-        ("resume", "SIGCONT a hung broker"),
-        ("restart", "controlled restart of a broker"),
-        ("start", "start a stopped broker with its disk"),
+        ("kill", "SIGKILL a broker or the controller (node 100)"),
+        ("hang", "SIGSTOP a broker or the controller (half-alive hardware)"),
+        ("resume", "SIGCONT a hung broker or controller"),
+        ("restart", "controlled restart of a broker or the controller (node 100)"),
+        ("start", "start a stopped broker or controller with its disk"),
         ("replace", "wipe a broker's disk and start it again with the same id"),
     ):
         p = sb_sub.add_parser(name, help=text)

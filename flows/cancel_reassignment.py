@@ -47,6 +47,7 @@ class CancelParams(BaseModel):
     allow_partial: bool = Field(
         False, description="Cancel the safe ones even if some partitions' revert would need an unclean election."
     )
+    dry_run: bool = Field(True, description="Only list the moves that would be cancelled; cancel nothing.")
     timeout_s: float = Field(300.0, gt=0, le=86_400, description="How long to wait for Kafka to revert them.")
     lock_wait_s: float = Field(0.0, ge=0, le=3600, description="Wait this long for the cluster lock.")
     actor: str = Field("manual", min_length=1, max_length=200, description="Who asked (audit trail).")
@@ -67,6 +68,8 @@ async def cancel_reassignment(cluster: str, params: CancelParams) -> CancelRepor
     store = journal_store()
     with ClusterOps(block) as ops:
         try:
+            if params.dry_run:  # no lock: a dry run changes nothing, so it never blocks a real action
+                return await _dry_run(ops, store, cluster, params, requested, audit)
             try:
                 async with cluster_lock(cluster, wait_s=params.lock_wait_s) as lock:
                     return await _cancel(ops, store, cluster, params, requested, audit, lock)
@@ -79,10 +82,10 @@ async def cancel_reassignment(cluster: str, params: CancelParams) -> CancelRepor
                                 audit=audit.records)  # fmt: skip
 
 
-async def _cancel(
-    ops: ClusterOps, store: JournalStore, cluster: str, params: CancelParams, requested: list[PartitionKey],
-    audit: RunAudit, lock: LockHandle | None,
-) -> CancelReport:  # fmt: skip
+async def _selected(
+    ops: ClusterOps, store: JournalStore, cluster: str, params: CancelParams, requested: list[PartitionKey]
+) -> tuple[Any, list[PartitionKey]]:
+    """(journal, the moves to cancel); raises SafetyError for foreign moves not allowed."""
     journal = await store.load(cluster)
     ours = journal.keys if journal is not None else set()
     state = await call_with_retries(ops.state, what="reading the cluster state")
@@ -94,9 +97,31 @@ async def _cancel(
                 f"refusing to cancel reassignments kafka-medic did not start: "
                 f"{capped([f'{t}-{p}' for t, p in foreign])}; set include_foreign to cancel them anyway"
             )
-        keys = requested
-    else:
-        keys = sorted(running if params.include_foreign else ours & running)
+        return journal, requested
+    return journal, sorted(running if params.include_foreign else ours & running)
+
+
+async def _dry_run(
+    ops: ClusterOps, store: JournalStore, cluster: str, params: CancelParams, requested: list[PartitionKey],
+    audit: RunAudit,
+) -> CancelReport:  # fmt: skip
+    """What a real run would cancel (same selection, same foreign-move refusal), changing nothing."""
+    _journal, keys = await _selected(ops, store, cluster, params, requested)
+    names = [f"{t}-{p}" for t, p in keys]
+    summary = (
+        f"dry run: would cancel {len(keys)} reassignment(s)" + (f": {capped(names)}" if names else "")
+        + "; nothing was changed (set dry_run false to cancel)"
+    )  # fmt: skip
+    await audit(AuditStatus.PLANNED, summary, params=params.model_dump(), partitions=names[:200], dry_run=True)
+    return CancelReport(cluster=cluster, status="dry_run", summary=summary, held_lock=False,
+                        result={"requested": len(keys), "partitions": names[:200]}, audit=audit.records)  # fmt: skip
+
+
+async def _cancel(
+    ops: ClusterOps, store: JournalStore, cluster: str, params: CancelParams, requested: list[PartitionKey],
+    audit: RunAudit, lock: LockHandle | None,
+) -> CancelReport:  # fmt: skip
+    journal, keys = await _selected(ops, store, cluster, params, requested)
     details = {"params": params.model_dump(), "partitions": [f"{t}-{p}" for t, p in keys][:200]}
     held = lock is not None
     if not keys:

@@ -14,7 +14,7 @@ from kafka_medic.reports.health import HealthReport
 
 
 @flow(name="fleet-health", timeout_seconds=900)
-async def fleet_health(clusters: list[str] | None = None, act: bool = True) -> list[HealthReport]:
+async def fleet_health(clusters: list[str] | None = None, act: bool = False) -> list[HealthReport]:
     """Health check every named cluster (default: every configured one) concurrently; one summary table.
 
     Args:

@@ -44,12 +44,13 @@ def _emit(cluster: str, f: Finding) -> None:
 
 
 @flow(name="health-check", timeout_seconds=600, retries=0)
-async def health_check(cluster: str, act: bool = True) -> HealthReport:
+async def health_check(cluster: str, act: bool = False) -> HealthReport:
     """One cycle for one cluster: collect, evaluate, decide and (with ``act``) dispatch.
 
     Args:
         cluster: Name of the KafkaCluster block to check.
-        act: Hand executable decisions to remediation (the cluster's mode still applies: observe
+        act: Hand executable decisions to remediation (default False: a form submitted with its defaults
+            reports only; the schedules pass True; the cluster's mode still applies: observe
             and approve never act unattended). False reports the decisions and dispatches nothing.
     """
     logger = get_run_logger()

@@ -75,7 +75,11 @@ class RemediationParams(BaseModel):
     rule: str = Field("", max_length=200, description="The health rule behind the decision.")
     reason: str = Field("", max_length=2000, description="Why (the finding's summary).")
     needs_approval: bool = Field(False, description="Pause for a human's approval first (approve mode).")
-    dry_run: bool = Field(False, description="Carry out the checks only (automation acts for real).")
+    dry_run: bool = Field(
+        True,
+        description="Carry out the checks only, change nothing (the default, so a form submitted as is never "
+        "acts; the health check's dispatch passes False).",
+    )
     actor: str = Field(AUTOMATION_ACTOR, max_length=200, description="Who asked.")
     findings: list[dict[str, Any]] = Field(default_factory=list, description="Serious findings (for pages).")
 
@@ -86,6 +90,7 @@ class RemediationParams(BaseModel):
         return cls(
             remedy=d.remedy, broker_id=d.broker_id, rule=str(d.rule), reason=d.reason[:2000],
             needs_approval=d.needs_approval, findings=[{k: f.get(k) for k in keep} for f in serious],
+            dry_run=False,  # a decision of the health check is carried out for real (its mode already said so)
         )  # fmt: skip
 
 

@@ -8,10 +8,17 @@ Order of operations, and why:
    ``busy``, not a failure: somebody else is already acting on the cluster.
 2. While holding them, check the cooldown (``policy.replacement_cooldown_s``, persisted in a Prefect
    Variable, so every process sees it). Cooling down -> ``skipped`` with the seconds left.
-3. On a FRESH look (:func:`tasks.collect.look_now`; never a replayed sample): refuse if automation
-   stands down (mass failure or any other paging finding), if the cluster state cannot be read, or
-   if wiping this broker would take a partition offline or below min ISR
-   (``safety.removal_impact``) -- naming the partitions.
+3. On a FRESH look (:func:`tasks.collect.look_now`; never a replayed sample) plus the controller's
+   registration list (DescribeCluster): stand down (``stood_down``, nothing changed) when acting
+   cannot help -- no active controller (a new broker could not register), or the broker holds the
+   only in-sync copy of offline partitions (:func:`kafka_medic.heal.stand_down_reasons`); refuse if
+   automation stands down (mass failure or any other paging finding), if the cluster state or its
+   min ISR cannot be read (never assumed), or if wiping this broker would take a partition offline
+   or below min ISR (``safety.removal_impact``; a broker listed but no longer registered does not
+   count as in sync) -- naming the partitions. Right before the first destructive step the same
+   judgment is taken again on a second look (``tasks.guard.SECOND_LOOK_GAP_S``) later; both must clear it
+   (:func:`kafka_medic.heal.two_looks`), and the "started" audit record must be written first (an
+   unwritable trail stands down).
 4. Optionally restart first, keeping its disk (:func:`kafka_medic.heal.restart_first`): when the
    replacer's view of the host (:meth:`Replacer.host_state`) says machine and disk are still there
    (or cannot tell), or the broker still answers (Orion's "maybe dead"); then re-check health and
@@ -39,14 +46,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.load import aload_replacer, load_cluster
 from kafka_medic.audit import AuditStatus
-from kafka_medic.errors import ClusterBusy
+from kafka_medic.errors import ClusterBusy, StoodDown
 from kafka_medic.findings import Action
 from kafka_medic.heal import (
     REPLACE_ACTION,
     RESTART_ACTION,
     broker_row,
     heal_findings,
-    refusal_reasons,
     restart_action,
     restart_first,
     row_host,
@@ -54,9 +60,8 @@ from kafka_medic.heal import (
 from kafka_medic.judgment import Rung
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceFailed, ReplaceStatus, outcome_markdown
 from kafka_medic.rules import Evaluation
-from kafka_medic.state import maintenance_hold
 from tasks.audit import RunAudit
-from tasks.collect import look_now
+from tasks.guard import guard, stop_if_needed
 from tasks.ladder import record_attempt
 from tasks.locks import cluster_lock
 from tasks.rungs import HealRun, replace_rung, restart_rung
@@ -155,24 +160,13 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
             return result(ReplaceStatus.SKIPPED, msg, remaining_cooldown_s=round(remaining, 1))
 
         t0 = time.monotonic()
-        look = await look_now(block)
+        first = await guard(block, b, params.require_finding)
         run.timings["check_s"] = round(time.monotonic() - t0, 3)
+        look = first.look
         row = broker_row(look.snapshot, b)
-        if params.require_finding and not heal_findings(look.evaluation, b):
-            msg = f"broker {b} no longer needs healing (a fresh health check finds nothing to act on)"
-            await audit(AuditStatus.SKIPPED, msg, why="not needed", dry_run=params.dry_run)
-            return result(ReplaceStatus.SKIPPED, msg)
-        if hold := maintenance_hold(look.maintenance, automated=params.require_finding):
-            msg = f"broker {b} not replaced: {hold}"
-            await audit(AuditStatus.SKIPPED, msg, why="maintenance", dry_run=params.dry_run)
-            return result(ReplaceStatus.SKIPPED, msg)
-        reasons, partitions = refusal_reasons(look.snapshot, look.evaluation, b)
-        if reasons:
-            msg = f"refusing to replace broker {b}: " + "; ".join(reasons)
-            await audit(AuditStatus.REFUSED, msg, partitions=partitions[:200], dry_run=params.dry_run)
-            if not params.dry_run:
-                await record_attempt(block, b, REPLACE_ACTION, False)
-            return result(ReplaceStatus.REFUSED, msg, partitions=partitions)
+        stop = await stop_if_needed(run, first, dry_run=params.dry_run, record=not params.dry_run)
+        if stop is not None:
+            return stop
         rung = params.require_finding and _degraded(look.evaluation, b)  # a rung of the ladder, not a dead broker
 
         host = row_host(row)
@@ -186,27 +180,34 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
             run.notes.update(host=host_state.to_record(), restart_first=why_restart)
         if params.dry_run:
             plan = await asyncio.to_thread(run.replacer.plan, b, host)
-            first = f"restart it first ({why_restart}), then if that does not help " if restart else ""
-            msg = f"dry run: would {first}replace broker {b}: {plan.summary}"
+            first_step = f"restart it first ({why_restart}), then if that does not help " if restart else ""
+            msg = f"dry run: would {first_step}replace broker {b}: {plan.summary}"
             await audit(AuditStatus.PLANNED, msg, plan=plan.to_record(), reason=params.reason, dry_run=True)
             return result(ReplaceStatus.PLANNED, msg, outcome=plan.to_record())
 
         try:
+            # The second look, right before the first destructive step: both looks must clear it.
+            stop = await stop_if_needed(
+                run, await guard(block, b, params.require_finding, first), dry_run=False, record=True
+            )
+            if stop is not None:
+                return stop
             if restart:
                 fixed = await restart_rung(run, host, why=why_restart)
                 if fixed is not None:
                     await record_attempt(block, b, RESTART_ACTION, True, rung=Rung.RESTART if rung else None)
                     return result(ReplaceStatus.RESTARTED, fixed)
-                # the restart did not help: judge safety again on the state it left
-                look = await look_now(block)
-                reasons, partitions = refusal_reasons(look.snapshot, look.evaluation, b)
-                if reasons:
-                    msg = f"refusing to replace broker {b} after its restart: " + "; ".join(reasons)
-                    await audit(AuditStatus.REFUSED, msg, partitions=partitions[:200])
-                    await record_attempt(block, b, REPLACE_ACTION, False)
-                    return result(ReplaceStatus.REFUSED, msg, partitions=partitions)
-                host = row_host(broker_row(look.snapshot, b)) or host
+                # the restart did not help: judge again, twice, on the state it left, before the wipe
+                again = await guard(block, b, False)
+                stop = await stop_if_needed(run, await guard(block, b, False, again), dry_run=False, record=True,
+                                            after="its restart")  # fmt: skip
+                if stop is not None:
+                    return stop
+                host = row_host(broker_row(again.look.snapshot, b)) or host
             done = await replace_rung(run, host)
+        except StoodDown as exc:  # the "started" record could not be written: nothing was touched
+            await audit(AuditStatus.REFUSED, str(exc), why="stood_down")
+            return result(ReplaceStatus.STOOD_DOWN, str(exc))
         except ReplaceFailed:
             await record_attempt(block, b, REPLACE_ACTION, False)
             raise

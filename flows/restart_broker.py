@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.load import aload_replacer, load_cluster
 from kafka_medic.audit import AuditStatus
-from kafka_medic.errors import ActionFailed, ClusterBusy
-from kafka_medic.heal import RESTART_ACTION, broker_row, refusal_reasons, row_host
+from kafka_medic.errors import ActionFailed, ClusterBusy, StoodDown
+from kafka_medic.heal import RESTART_ACTION, broker_row, refusal_reasons, row_host, stand_down_reasons
 from kafka_medic.judgment import Rung
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceStatus
 from kafka_medic.state import maintenance_hold
@@ -94,6 +94,11 @@ async def restart_broker(cluster: str, params: RestartBrokerParams) -> ReplaceBr
                 msg = f"broker {b} not restarted: {why}"
                 await audit(AuditStatus.SKIPPED, msg, why="not needed", dry_run=params.dry_run)
                 return result(ReplaceStatus.SKIPPED, msg)
+        stand_down = stand_down_reasons(look.evaluation, b, wipe=False)
+        if stand_down:  # no controller: a restarted broker could not register; nothing is touched
+            msg = "stood down: " + "; ".join(stand_down) + f"; broker {b} was not touched, nothing was changed"
+            await audit(AuditStatus.REFUSED, msg, why="stood_down", dry_run=params.dry_run)
+            return result(ReplaceStatus.STOOD_DOWN, msg)
         reasons, partitions = refusal_reasons(look.snapshot, look.evaluation, b)
         if reasons:
             return await refuse(f"refusing to restart broker {b}: " + "; ".join(reasons), partitions=partitions[:200])
@@ -104,6 +109,9 @@ async def restart_broker(cluster: str, params: RestartBrokerParams) -> ReplaceBr
             return result(ReplaceStatus.PLANNED, msg)
         try:
             fixed = await restart_rung(run, host, why=params.reason or "asked to")
+        except StoodDown as exc:  # the "started" record could not be written: nothing was touched
+            await audit(AuditStatus.REFUSED, str(exc), why="stood_down")
+            return result(ReplaceStatus.STOOD_DOWN, str(exc))
         except Exception as exc:  # anything unexpected after the restart may have begun
             await audit(AuditStatus.FAILED, f"restart of broker {b} failed: {type(exc).__name__}: {exc}")
             fixed = None

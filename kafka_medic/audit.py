@@ -130,20 +130,27 @@ class AuditLog:
         with self._setup_lock:
             self._ensure_topic()
             if self._producer is None:
+                # Not idempotent: an idempotent producer first needs a producer id, which a KRaft
+                # broker takes from the CONTROLLER -- with the controller gone the trail could not
+                # be written exactly when it matters most (the stand-down and the page of a
+                # controller outage; seen: "flush timed out"). acks=all and one request in flight
+                # keep every record durable and in order; a retry may duplicate a record, which
+                # its unique ``id`` identifies.
                 self._producer = Producer(
                     {
                         **self.conf,
                         "acks": "all",
-                        "enable.idempotence": True,
+                        "enable.idempotence": False,
+                        "max.in.flight.requests.per.connection": 1,
                         "message.timeout.ms": int(self.timeout_s * 1000),
                     }
                 )
             return self._producer
 
     def prepare(self) -> bool:
-        """Check the topic and start the producer now (it fetches its idempotent producer id in the
-        background), so a later ``write`` on an action's critical path costs one acks=all round
-        trip instead of ~1 s of set-up. Never raises; a failure here is retried by ``write``."""
+        """Check the topic and start the producer now (it connects in the background), so a later
+        ``write`` on an action's critical path costs one acks=all round trip instead of ~1 s of
+        set-up. Never raises; a failure here is retried by ``write``."""
         try:
             self._setup()
             return True

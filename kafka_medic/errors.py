@@ -30,6 +30,11 @@ class SafetyError(MedicError):
     """An action was refused because it could cost data or availability; nothing was changed."""
 
 
+class StoodDown(SafetyError):
+    """Automation stood down before a destructive step because acting could not help (no active
+    controller, the only copy of offline partitions, an unwritable audit trail); nothing was changed."""
+
+
 class ClusterBusy(MedicError):
     """Another action holds the cluster's lock; nothing was changed."""
 

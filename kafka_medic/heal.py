@@ -14,7 +14,7 @@ import pandas as pd
 from kafka_medic.errors import ConfigError
 from kafka_medic.findings import Action, Finding
 from kafka_medic.replacers.base import HostState
-from kafka_medic.rules import Evaluation
+from kafka_medic.rules import Evaluation, RuleName
 from kafka_medic.safety import removal_impact
 
 #: Cooldown/audit action of a replacement.
@@ -46,10 +46,17 @@ def replicas_behind(parts: pd.DataFrame, broker_id: int) -> tuple[list[str], lis
     return behind, offline
 
 
-def heal_findings(ev: Evaluation, broker_id: int) -> list[Finding]:
-    """Findings that call for healing ``broker_id`` (dead beyond grace, or degraded)."""
+def heal_findings(ev: Evaluation, broker_id: int, *, withheld: bool = False) -> list[Finding]:
+    """Findings that call for healing ``broker_id`` (dead beyond grace, or degraded); with
+    ``withheld``, also those whose action automation withheld this cycle (it stood down): the
+    broker still needs healing, it is just not the time."""
     wanted = {Action.HEAL_DEAD_BROKER, Action.REPLACE_DEGRADED_BROKER}
-    return [f for f in ev.findings if f.action in wanted and broker_id in f.brokers]
+    return [
+        f
+        for f in ev.findings
+        if broker_id in f.brokers
+        and (f.action in wanted or (withheld and f.evidence.get("suppressed_action") in {a.value for a in wanted}))
+    ]
 
 
 def broker_row(snapshot: Any, broker_id: int) -> dict[str, Any] | None:
@@ -101,8 +108,41 @@ def row_host(row: dict[str, Any] | None) -> str:
     return host if isinstance(host, str) else ""
 
 
-def refusal_reasons(snapshot: Any, ev: Evaluation, broker_id: int) -> tuple[list[str], list[str]]:
-    """(reasons, partitions) why replacing ``broker_id`` now is unsafe; ([], []) = safe."""
+def stand_down_reasons(ev: Evaluation, broker_id: int, *, wipe: bool = True) -> list[str]:
+    """Why a destructive step on ``broker_id`` (wipe, replace, restart) cannot help now, whatever
+    the partitions would survive; [] = acting may help.
+
+    * no active controller (``no_active_controller``): a replaced or restarted broker cannot
+      register, be unfenced or lead anything; the step would hold the cluster's locks for its
+      whole timeout and heal nothing (seen: a 600 s wipe during a controller outage);
+    * the broker holds the only in-sync copy of offline partitions (``sole_copy_offline``): wiping
+      it loses them; it must come back with its disk, which a human (or a restart) does. Only for
+      a ``wipe``: a restart with its disk is exactly what brings those partitions back.
+    """
+    reasons: list[str] = []
+    for f in ev.findings:
+        if f.rule == RuleName.NO_ACTIVE_CONTROLLER:
+            reasons.append(f"{f.summary.split(': metadata changes')[0]}: a new or restarted broker could not register")
+        elif wipe and f.rule == RuleName.SOLE_COPY_OFFLINE and broker_id in f.brokers:
+            n = f.evidence.get("offline_partitions", len(f.partitions))
+            reasons.append(
+                f"broker {broker_id} holds the only in-sync copy of {n} offline partition(s) "
+                f"({', '.join(f.partitions[:10])}): wiping it would lose them"
+            )
+    return reasons
+
+
+def refusal_reasons(
+    snapshot: Any, ev: Evaluation, broker_id: int, *, registered: set[int] | None = None, check_registered: bool = False
+) -> tuple[list[str], list[str]]:
+    """(reasons, partitions) why replacing ``broker_id`` now is unsafe; ([], []) = safe.
+
+    ``registered``: the controller's own list of registered, unfenced brokers (DescribeCluster), a
+    second view next to the snapshot's Metadata answer and listener probe. A broker the snapshot
+    counts alive but the controller no longer lists (frozen, its session expiring) does not count
+    as in sync -- a single look would have relied on its copy. ``check_registered``: that list is
+    required (None then refuses).
+    """
     reasons: list[str] = []
     partitions: list[str] = []
     unreachable = [i.message for i in snapshot.issues if str(i.message).startswith("cluster unreachable")]
@@ -111,10 +151,26 @@ def refusal_reasons(snapshot: Any, ev: Evaluation, broker_id: int) -> tuple[list
     if not ev.automation_allowed:
         pagers = [f for f in ev.findings if f.action is Action.PAGE]
         reasons.append("automation stands down: " + "; ".join(f"{f.rule}: {f.summary}" for f in pagers[:5]))
+    if not getattr(snapshot, "configs_fresh", True):
+        reasons.append(
+            "min.insync.replicas could not be read in this look (DescribeConfigs failed): a wipe is never judged "
+            "on stale or assumed values"
+        )
+    also_down: set[int] = set()
+    if check_registered and registered is None:
+        reasons.append("the controller's list of registered brokers could not be read")
+    elif registered is not None:
+        also_down = {b for b in snapshot.alive_broker_ids if b not in registered and b != broker_id}
     try:
-        impact = removal_impact(snapshot, [broker_id])
+        impact = removal_impact(snapshot, [broker_id], also_down=also_down)
     except ConfigError as exc:
         return [*reasons, str(exc)], []
+    if impact.min_isr_unknown:
+        names = [f"{t}-{p}" for t, p in impact.min_isr_unknown]
+        partitions += names
+        reasons.append(
+            f"the min.insync.replicas of {len(names)} partition(s) losing a replica is unknown: {', '.join(names[:50])}"
+        )
     if impact.offline:
         names = [f"{t}-{p}" for t, p in impact.offline]
         partitions += names
@@ -123,6 +179,11 @@ def refusal_reasons(snapshot: Any, ev: Evaluation, broker_id: int) -> tuple[list
         names = [f"{t}-{p}" for t, p in impact.under_min_isr]
         partitions += names
         reasons.append(f"{len(names)} partition(s) would drop below min.insync.replicas: {', '.join(names[:50])}")
+    if reasons and also_down:
+        reasons.append(
+            f"broker(s) {sorted(also_down)} answer metadata but are not registered with the controller "
+            "(frozen or being fenced): not counted in sync"
+        )
     if reasons and impact.stale_isr_brokers:
         reasons.append(
             f"broker(s) {list(impact.stale_isr_brokers)} counted out of sync: down, though metadata still lists "
@@ -134,3 +195,44 @@ def refusal_reasons(snapshot: Any, ev: Evaluation, broker_id: int) -> tuple[list
 def still_broken(ev: Evaluation, broker_id: int) -> list[Finding]:
     """Liveness/disk findings about ``broker_id`` after a restart (latency outliers of a cold JVM do not count)."""
     return [f for f in ev.findings if broker_id in f.brokers and f.rule in STILL_BROKEN_RULES]
+
+
+def two_looks(first: tuple[list[str], list[str]], second: tuple[list[str], list[str]]) -> tuple[list[str], list[str]]:
+    """The guard's verdict from two independent looks: the step may go only if BOTH found nothing.
+
+    One look can fall in the second after a failure before every view shows it (a frozen broker
+    is still listed and still in the ISR until its session expires); reasons from either look
+    stand, each once, the later look's first.
+    """
+    reasons = list(dict.fromkeys([*second[0], *first[0]]))
+    partitions = list(dict.fromkeys([*second[1], *first[1]]))
+    return reasons, partitions
+
+
+def isr_verdict(parts: pd.DataFrame, broker_id: int, down: set[int]) -> tuple[str, list[str]]:
+    """The ISR verdict of the partitions ``broker_id`` hosts while other brokers are ``down``.
+
+    Returns (verdict, partitions still short for another reason). A full ISR is impossible while
+    another broker is down, so the check asks what can be true now: every live replica in sync. A
+    partition missing only down brokers is waiting for them (said in the verdict, by name); one
+    missing a live broker is short and keeps the check open.
+    """
+    waiting: list[str] = []
+    short: list[str] = []
+    if parts.empty:
+        return "no partitions to check", []
+    for t, p, reps, isr in zip(parts["topic"], parts["partition"], parts["replicas"], parts["isr"], strict=True):
+        if broker_id not in reps:
+            continue
+        missing = set(reps) - set(isr)
+        if not missing:
+            continue
+        (waiting if missing <= down else short).append(f"{t}-{p}")
+    if short:
+        return f"{len(short)} partition(s) of broker {broker_id} short of a live replica", short
+    if waiting:
+        return (
+            f"every live replica in sync; {len(waiting)} partition(s) wait only for down broker(s) {sorted(down)} "
+            f"(e.g. {', '.join(waiting[:5])}): a full ISR once they are healed"
+        ), []
+    return "full ISR", []

@@ -50,14 +50,15 @@ _VERSION = 1
 CRITICAL_RULES = frozenset({
     RuleName.OFFLINE, RuleName.OFFLINE_REPORTED_BY_CONTROLLER, RuleName.UNDER_MIN_ISR,
     RuleName.DISK_USAGE_CRITICAL, RuleName.OFFLINE_LOG_DIR, RuleName.NO_ACTIVE_CONTROLLER,
+    RuleName.SOLE_COPY_OFFLINE,
 })  # fmt: skip
 #: Rules about leftovers nobody owns (warnings that still need a human).
-LEFTOVER_RULES = frozenset({"leftover_throttle", "orphan_reassignment"})
+LEFTOVER_RULES = frozenset({"leftover_throttles", "unowned_reassignment"})
 #: Partition-scoped rules are one incident per cluster (their partition list changes every cycle).
 CLUSTER_WIDE = frozenset({
     RuleName.OFFLINE, RuleName.OFFLINE_REPORTED_BY_CONTROLLER, RuleName.UNDER_MIN_ISR, RuleName.NO_ACTIVE_CONTROLLER,
     RuleName.MASS_FAILURE, RuleName.MASS_DEGRADATION, RuleName.NO_BROKERS_VISIBLE, RuleName.RULE_ERROR,
-    "leftover_throttle", "orphan_reassignment",
+    *LEFTOVER_RULES,
 })  # fmt: skip
 
 
@@ -161,9 +162,15 @@ class Notification:
                 "page": self.page, "summary": i.summary}  # fmt: skip
 
 
-#: Rules that report the same condition another way share its incident (one page, not two): the
-#: controller's OfflinePartitionsCount and our own count of partitions without a leader.
-SAME_INCIDENT_AS: Mapping[str, str] = {RuleName.OFFLINE_REPORTED_BY_CONTROLLER: RuleName.OFFLINE}
+#: Rules that report the same condition another way share its incident (one page, not two, whose
+#: text carries both): the controller's OfflinePartitionsCount and our own count of partitions
+#: without a leader; a down broker holding the only copy of offline partitions ("bring it back with
+#: its disk"). The ``stood_down`` finding is no incident of its own: whatever made automation stand
+#: down pages already (mass failure, no controller, ...).
+SAME_INCIDENT_AS: Mapping[str, str] = {
+    RuleName.OFFLINE_REPORTED_BY_CONTROLLER: RuleName.OFFLINE,
+    RuleName.SOLE_COPY_OFFLINE: RuleName.OFFLINE,
+}
 
 
 def _key(rule: str, brokers: Iterable[int]) -> str:
@@ -191,9 +198,13 @@ def conditions(findings: Iterable[Finding], *, automation_heals: bool) -> list[C
         key = _key(f.rule, f.brokers)
         summary = f.summary + (" (automation will not heal it: a human must)" if dead_unhealed else "")
         prev = out.get(key)
+        brokers = tuple(int(b) for b in f.brokers)  # numpy ints from the frames are not JSON
         if prev is None or prev.severity is not Severity.CRITICAL:
-            brokers = tuple(int(b) for b in f.brokers)  # numpy ints from the frames are not JSON
-            out[key] = Condition(key, str(f.rule), severity, summary, brokers, len(f.partitions))
+            out[key] = Condition(key, str(SAME_INCIDENT_AS.get(f.rule, f.rule)), severity, summary, brokers,
+                                 len(f.partitions))  # fmt: skip
+        elif severity is Severity.CRITICAL and summary not in prev.summary:  # one page says it all
+            out[key] = replace(prev, summary=f"{prev.summary}; {summary}",
+                               brokers=tuple(sorted({*prev.brokers, *brokers})))  # fmt: skip
     return list(out.values())
 
 
@@ -201,7 +212,7 @@ def conditions(findings: Iterable[Finding], *, automation_heals: bool) -> list[C
 #: next try may work); giving up or standing down means nobody will act unless a human does.
 REMEDIATION_STATUSES: Mapping[str, Severity] = {
     "failed": Severity.WARNING, "refused": Severity.WARNING, "backing off": Severity.WARNING,
-    "gave up": Severity.CRITICAL, "stood down": Severity.CRITICAL,
+    "gave up": Severity.CRITICAL, "stood_down": Severity.CRITICAL,
 }  # fmt: skip
 REMEDIATION_FAILING = "remediation_failing"
 REMEDIATION_GAVE_UP = "remediation_gave_up"
@@ -226,7 +237,7 @@ def remediation_conditions(dispatched: Iterable[Mapping[str, Any]]) -> list[Cond
         else:
             summary = f"{remedy} of broker {b}: {status}: {why}"
         critical = severity is Severity.CRITICAL
-        rule = {"gave up": REMEDIATION_GAVE_UP, "stood down": REMEDIATION_STOOD_DOWN}.get(status, REMEDIATION_FAILING)
+        rule = {"gave up": REMEDIATION_GAVE_UP, "stood_down": REMEDIATION_STOOD_DOWN}.get(status, REMEDIATION_FAILING)
         c = Condition(f"remediation:{b}", rule, severity, summary, (int(b),), at_once=True)
         prev = out.get(c.key)
         if prev is None or (critical and prev.severity is not Severity.CRITICAL):

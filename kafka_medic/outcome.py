@@ -15,7 +15,8 @@ done          completed, finished, replaced, restarted, ok, nothing_to_do     0
 planned       planned, dry_run (a dry run: every check ran, nothing changed)  0
 busy          busy (another action holds the cluster's lock)                  4
 skipped       skipped, cooling_down, not_needed                               4
-refused       refused (a safety guard said no; the report says why)           3
+refused       refused, stood_down (a safety guard said no, or acting could not    3
+              help: no controller, sole copies, audit unwritable)
 failed        failed, timed_out, partial, cancelled, stopped, isr_not_full    1
 ============  ==============================================================  =========
 
@@ -54,7 +55,7 @@ _OUTCOME_OF: dict[str, Outcome] = {
     **dict.fromkeys(("planned", "dry_run"), Outcome.PLANNED),
     "busy": Outcome.BUSY,
     **dict.fromkeys(("skipped", "cooling_down", "not_needed"), Outcome.SKIPPED),
-    "refused": Outcome.REFUSED,
+    **dict.fromkeys(("refused", "stood_down"), Outcome.REFUSED),
     **dict.fromkeys(("failed", "timed_out", "partial", "cancelled", "stopped", "isr_not_full"), Outcome.FAILED),
 }
 

@@ -199,6 +199,12 @@ class PartitionTable:
         x = self.raw_min_isr[i]
         return self.default_min_isr if x is None or _isnan(x) else int(x)
 
+    def known_min_isr(self, i: int) -> int | None:
+        """The partition's min ISR as read from the cluster; None when nobody read it (no default:
+        a guard that judges a destructive step on a guessed min ISR could take producers down)."""
+        x = self.raw_min_isr[i]
+        return None if x is None or _isnan(x) else int(x)
+
     def rows(self, keys: Sequence[PartitionKey]) -> list[int | None]:
         """Row of each (topic, partition), None when the cluster has no such partition."""
         if not keys or not self.raw_topics:
@@ -344,7 +350,8 @@ class RemovalImpact:
     partitions whose ISR actually loses a member. ``leaderships``: partitions currently led by a
     removed broker (they need a leader election). Judged on ``effective_isr``: other brokers the
     snapshot knows are down do not count as in sync even where stale metadata still lists them
-    (``stale_isr_brokers`` names them).
+    (``stale_isr_brokers`` names them). ``min_isr_unknown``: partitions whose ISR loses a member
+    but whose min ISR was not read (unknown is not "the default": it refuses).
     """
 
     brokers: tuple[int, ...]
@@ -353,11 +360,12 @@ class RemovalImpact:
     leaderships: int = 0
     isr_members_lost: int = 0
     stale_isr_brokers: tuple[int, ...] = ()
+    min_isr_unknown: list[PartitionKey] = field(default_factory=list)
 
     @property
     def safe(self) -> bool:
-        """True when nothing goes offline and nothing drops below min ISR."""
-        return not self.offline and not self.under_min_isr
+        """True when nothing goes offline, nothing drops below min ISR, and every min ISR it depends on is known."""
+        return not self.offline and not self.under_min_isr and not self.min_isr_unknown
 
     def summary(self) -> str:
         return (
@@ -366,7 +374,9 @@ class RemovalImpact:
         )
 
 
-def removal_impact(snapshot: ClusterSnapshot, broker_ids: Iterable[int]) -> RemovalImpact:
+def removal_impact(
+    snapshot: ClusterSnapshot, broker_ids: Iterable[int], *, also_down: AbstractSet[int] = frozenset()
+) -> RemovalImpact:
     """What happens to availability if ``broker_ids`` stop serving now (see ``RemovalImpact``),
     judged on ``effective_isr`` (brokers the snapshot knows are down are not in sync).
 
@@ -378,9 +388,10 @@ def removal_impact(snapshot: ClusterSnapshot, broker_ids: Iterable[int]) -> Remo
     if unknown:
         raise ConfigError(f"Unknown broker id(s) {unknown}: not registered and not in any replica list.")
     table = PartitionTable.from_snapshot(snapshot)
-    down = down_broker_ids(snapshot)
+    down = down_broker_ids(snapshot) | {int(b) for b in also_down}
     offline: list[PartitionKey] = []
     under: list[PartitionKey] = []
+    unknown_min: list[PartitionKey] = []
     leaderships = 0
     lost = 0
     stale: set[int] = set()
@@ -400,7 +411,11 @@ def removal_impact(snapshot: ClusterSnapshot, broker_ids: Iterable[int]) -> Remo
         key = table.key(i)
         if not remaining:
             offline.append(key)
-        elif len(remaining) < table.min_isr(i):
+            continue
+        min_isr = table.known_min_isr(i)
+        if min_isr is None:
+            unknown_min.append(key)
+        elif len(remaining) < min_isr:
             under.append(key)
     return RemovalImpact(
         brokers=tuple(sorted(removed)),
@@ -409,6 +424,7 @@ def removal_impact(snapshot: ClusterSnapshot, broker_ids: Iterable[int]) -> Remo
         leaderships=leaderships,
         isr_members_lost=lost,
         stale_isr_brokers=tuple(sorted(stale)),
+        min_isr_unknown=sorted(unknown_min),
     )
 
 
@@ -429,6 +445,11 @@ def assert_removal_safe(
         problems.append(
             f"{len(impact.under_min_isr)} partition(s) would drop below min.insync.replicas: "
             f"{_names(impact.under_min_isr)}"
+        )
+    if impact.min_isr_unknown:
+        problems.append(
+            f"the min.insync.replicas of {len(impact.min_isr_unknown)} partition(s) losing a replica is unknown "
+            f"(not read from the cluster): {_names(impact.min_isr_unknown)}"
         )
     if problems:
         raise SafetyError(

@@ -28,8 +28,12 @@ Frames and their columns (one row per ...):
 ``reassignments`` (partition being reassigned):
     topic, partition, replicas:tuple, adding:tuple, removing:tuple.
 ``controller`` (controller process whose metrics were scraped):
-    node_id:int, metrics_ok:bool, active_controller_count:float, offline_partitions:float,
-    fenced_brokers:float, active_brokers:float.
+    node_id:int (the controller's KRaft node id, e.g. 100 in the sandbox), metrics_ok:bool,
+    active_controller_count:float, offline_partitions:float, fenced_brokers:float, active_brokers:float.
+
+Besides the frames: ``quorum`` (:class:`QuorumView`, the KRaft metadata quorum as a broker
+forwarded a DescribeQuorum to the controllers; None when not asked) and ``configs_fresh`` (whether
+min ISR and the broker defaults were read in THIS pass; False: from an earlier pass or assumed).
 """
 
 from __future__ import annotations
@@ -121,6 +125,26 @@ class CollectionIssue:
     broker_id: int | None = None
 
 
+@dataclass(frozen=True)
+class QuorumView:
+    """The KRaft metadata quorum, as DescribeQuorum (KIP-595) answered through a broker.
+
+    Why a second source next to the controller's metrics: an exporter that cannot be scraped says
+    nothing about the quorum (the JVM may be gone, or just its exporter), while a DescribeQuorum
+    the brokers forward to the controllers is answered only by a live quorum leader. Measured on
+    the sandbox: 0.07 s with a controller, a request timeout with its JVM SIGKILLed.
+
+    ``state``: ``leader`` (a leader answered: ``leader_id``), ``no_leader`` (answered, leader -1),
+    ``unanswered`` (timed out or the brokers could not reach a controller: evidence of no quorum),
+    ``unknown`` (could not ask: no broker reachable, unsupported, not authorised: no evidence).
+    """
+
+    state: str
+    leader_id: int | None = None
+    voters: tuple[int, ...] = ()
+    error: str | None = None
+
+
 @dataclass
 class ClusterSnapshot:
     """One consistent-enough view of one cluster at ``taken_at``."""
@@ -135,6 +159,8 @@ class ClusterSnapshot:
     issues: list[CollectionIssue] = field(default_factory=list)
     default_replication_factor: int = 3
     default_min_isr: int = 2
+    quorum: QuorumView | None = None
+    configs_fresh: bool = True
     taken_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:

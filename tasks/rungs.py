@@ -22,6 +22,7 @@ from prefect import get_run_logger
 
 from blocks.kafka_cluster import KafkaCluster
 from kafka_medic.audit import AuditStatus
+from kafka_medic.errors import StoodDown
 from kafka_medic.findings import Finding
 from kafka_medic.heal import REPLACE_ACTION, RESTART_ACTION, restart_action, still_broken
 from kafka_medic.replacers import Replacer, ReplacerError
@@ -69,19 +70,28 @@ class HealRun:
         )  # fmt: skip
 
 
+async def started_or_stand_down(run: HealRun, summary: str, **details: Any) -> None:
+    """Write the "started" record BEFORE a destructive step; raise :class:`StoodDown` if it could not
+    be written. Why a gate: a wipe nobody can later find in the audit trail is worse than a wipe
+    postponed (seen: the "started" record of a replacement lost to an audit topic timing out)."""
+    record = await run.audit(AuditStatus.STARTED, summary, **details)
+    written = next((r.get("written") for r in reversed(run.audit.records) if r.get("id") == record.id), False)
+    if not written:
+        raise StoodDown(
+            f"stood down: the audit trail is unwritable (topic {run.block.audit_topic!r}), so broker "
+            f"{run.broker_id} is not touched; nothing was changed"
+        )
+
+
 async def replace_rung(run: HealRun, host: str) -> ReplaceBrokerResult:
     b, audit = run.broker_id, run.audit
     run.held()
-    # The audit is a trail, not a gate (a failed write never stopped an action): the "started"
-    # record is stamped now and written while the replacer starts, instead of before it.
-    what = f"replacing broker {b} ({run.replacer.kind} replacer)"
-    started = asyncio.create_task(audit(AuditStatus.STARTED, what, reason=run.reason, host=host))
+    # The "started" record is a gate, written before the replacer touches anything.
+    await started_or_stand_down(run, f"replacing broker {b} ({run.replacer.kind} replacer)", reason=run.reason,
+                                host=host)  # fmt: skip
     t0 = time.monotonic()
     try:
-        try:
-            outcome = await asyncio.to_thread(run.replacer.replace, b, host)
-        finally:
-            await started  # "started" lands before any "failed"/"finished" record
+        outcome = await asyncio.to_thread(run.replacer.replace, b, host)
     except ReplacerError as exc:
         changed = {True: "something was changed", False: "nothing was changed", None: "it may have changed things"}
         msg = f"replacer failed for broker {b} ({changed[exc.changed]}): {exc}"
@@ -91,14 +101,17 @@ async def replace_rung(run: HealRun, host: str) -> ReplaceBrokerResult:
     try:
         run.timings["register_s"] = round(await wait_registered(run.block, b, run.register_timeout_s), 3)
         run.held()
-        run.timings.update(await verify_after(run.block, b, run.verify_s))
+        checked = await verify_after(run.block, b, run.verify_s)
+        verdict = str(checked.pop("isr_verdict", ""))
+        run.notes["isr_verdict"] = verdict
+        run.timings.update(checked)
     except TimeoutError as exc:
         msg = f"broker {b} was replaced ({outcome.summary}) but did not recover: {exc}"
         await audit(AuditStatus.FAILED, msg, outcome=outcome.to_record(), timings=run.timings)
         raise ReplaceFailed(msg) from exc
     await cluster_state(run.block.name).record_success(REPLACE_ACTION)
     leaders = await _give_back(run)
-    msg = f"broker {b} replaced and back in sync: {outcome.summary}; {_leaders_line(leaders)}"
+    msg = f"broker {b} replaced and back in sync ({verdict}): {outcome.summary}; {_leaders_line(leaders)}"
     await audit(AuditStatus.FINISHED, msg, outcome=outcome.to_record(), timings=run.timings, leaders=leaders)
     return run.result(ReplaceStatus.REPLACED, msg, dry_run=False, outcome=outcome.to_record())
 
@@ -113,8 +126,8 @@ async def restart_rung(run: HealRun, host: str, *, why: str = "") -> str | None:
     """
     b, audit = run.broker_id, run.audit
     run.held()
-    await audit(AuditStatus.STARTED, f"restarting broker {b} with its disk" + (f": {why}" if why else ""),
-                action=RESTART_ACTION)  # fmt: skip
+    await started_or_stand_down(run, f"restarting broker {b} with its disk" + (f": {why}" if why else ""),
+                                action=RESTART_ACTION)  # fmt: skip
     t0 = time.monotonic()
     try:
         await asyncio.to_thread(run.replacer.restart, b, host)

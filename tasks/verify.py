@@ -4,7 +4,8 @@
   and at least ``min.insync.replicas`` in it (pure check: :mod:`kafka_medic.executor.isr`);
 * :func:`wait_registered`: a new incarnation of a broker is registered, unfenced and serving;
 * :func:`wait_in_sync`: a broker is back in the ISR of every partition it hosts;
-* :func:`verify_after`: both of the last, then a full ISR where one is possible.
+* :func:`verify_after`: both of the last, then always an ISR verdict (full, or every live replica in
+  sync while another broker is down, naming what waits for it).
 
 Every wait is bounded (:func:`kafka_medic.waiting.apoll`) and its timeout says what is still short,
 because "ISR not full" alone sends an operator hunting.
@@ -19,7 +20,7 @@ from typing import Any
 
 from kafka_medic.errors import ConfigError
 from kafka_medic.executor.isr import MAX_LISTED, Shortfall, describe_shortfalls, select, shortfalls
-from kafka_medic.heal import replicas_behind
+from kafka_medic.heal import isr_verdict, replicas_behind
 from kafka_medic.monitor.cluster_reads import make_admin, read_metadata, topic_min_isr
 from kafka_medic.monitor.liveness import new_incarnation_serving, registered_in_metadata
 from kafka_medic.reports.verify import IsrNotFull, VerifyIsrReport
@@ -61,7 +62,7 @@ async def wait_isr_full(
     async def look() -> VerifyIsrReport:
         seen["polls"] += 1
         try:
-            _brokers, parts = await asyncio.to_thread(read_metadata, admin, 10.0)
+            listed, parts = await asyncio.to_thread(read_metadata, admin, 10.0)
         except Exception as exc:  # broker restarting, controller moving: look again
             seen["error"] = f"{type(exc).__name__}: {exc}"
             raise NotYet(seen["error"]) from None
@@ -70,6 +71,8 @@ async def wait_isr_full(
             if missing:
                 raise ConfigError(f"cluster {cluster.name!r} has no topic(s) {missing}")
         chosen = select(parts, brokers=broker_list, topics=topic_list, keys=keys)
+        hosted = {b for reps in chosen["replicas"] for b in reps} if not chosen.empty else set()
+        seen["down"] = sorted(hosted - {b.broker_id for b in listed})
         if seen["min_isr"] is None and not chosen.empty:
             # DescribeConfigs goes to the "controller" librdkafka picked, which may be the very
             # broker that just died: min ISR only sharpens the message, so a failed read is retried
@@ -100,6 +103,13 @@ async def wait_isr_full(
     if last:
         message = f"ISR still not full on cluster {cluster.name!r} after {waited:.0f} s: {describe_shortfalls(last)}"
         message += f" (last read failed: {error})" if error else ""
+        down = seen.get("down") or []
+        if down:
+            waiting = sum(1 for x in last if set(x.replicas) - set(x.isr) <= set(down))
+            message += (
+                f"; verdict: broker(s) {down} are down, so a full ISR is impossible until they are healed: "
+                f"{waiting} of {len(last)} short partition(s) wait only for them"
+            )
     else:
         message = f"could not read cluster {cluster.name!r} for {waited:.0f} s: {error}"
     report = VerifyIsrReport(
@@ -163,24 +173,47 @@ async def wait_in_sync(cluster: ClusterSettings, broker_id: int, timeout_s: floa
     return time.monotonic() - t0
 
 
-async def verify_after(cluster: ClusterSettings, broker_id: int, timeout_s: float) -> dict[str, float]:
-    """The healed broker caught up (:func:`wait_in_sync`); then every partition it hosts has its full
-    ISR -- unless another broker is down, in which case a full ISR is impossible until that one is
-    healed too (said in the timings). Raises TimeoutError naming what is short."""
+async def verify_after(cluster: ClusterSettings, broker_id: int, timeout_s: float) -> dict[str, Any]:
+    """The healed broker caught up (:func:`wait_in_sync`); then the ISR of every partition it hosts
+    is verified -- always. With every broker up that means a full ISR; with another broker down
+    (a full ISR is impossible until it is healed too) every LIVE replica must be in sync, and the
+    verdict names the partitions that wait only for the down broker(s)
+    (:func:`kafka_medic.heal.isr_verdict`). Returns timings plus ``isr_verdict`` (text); raises
+    TimeoutError naming what is short."""
     t0 = time.monotonic()
-    timings = {"in_sync_s": round(await wait_in_sync(cluster, broker_id, timeout_s), 3)}
-    brokers, parts = await asyncio.to_thread(read_metadata, _admin(cluster), 5.0)
+    timings: dict[str, Any] = {"in_sync_s": round(await wait_in_sync(cluster, broker_id, timeout_s), 3)}
+    admin = _admin(cluster)
+    brokers, parts = await asyncio.to_thread(read_metadata, admin, 5.0)
     alive = {b.broker_id for b in brokers}
     hosted = {b for reps in parts["replicas"] for b in reps} if not parts.empty else set()
-    if hosted - alive:
-        timings["isr_full_skipped_other_brokers_down"] = float(len(hosted - alive))
-        return timings
     t1 = time.monotonic()
+    if not hosted - alive:
+        try:
+            await wait_isr_full(cluster, brokers=[broker_id], timeout_s=max(1.0, timeout_s - (t1 - t0)),
+                                poll_s=FAST_POLL_S)  # fmt: skip
+        except IsrNotFull as exc:
+            raise TimeoutError(str(exc)) from exc
+        timings["isr_full_s"] = round(time.monotonic() - t1, 3)
+        timings["isr_verdict"] = "full ISR"
+        return timings
+    seen: dict[str, Any] = {"verdict": "", "down": set()}
+
+    async def live_in_sync() -> None:
+        listed, now = await asyncio.to_thread(read_metadata, admin, 5.0)
+        down = {b for reps in now["replicas"] for b in reps} - {b.broker_id for b in listed} if not now.empty else set()
+        seen["verdict"], short = isr_verdict(now, broker_id, down)
+        seen["down"] = down
+        if short:
+            raise NotYet(f"{seen['verdict']}: {', '.join(short[:10])}")
+
     try:
-        await wait_isr_full(cluster, brokers=[broker_id], timeout_s=max(1.0, timeout_s - (t1 - t0)), poll_s=FAST_POLL_S)
-    except IsrNotFull as exc:
+        await apoll(live_in_sync, timeout_s=max(1.0, timeout_s - (t1 - t0)), interval_s=FAST_POLL_S,
+                    what=f"broker {broker_id}'s live replicas in sync", retry_on=(Exception,))  # fmt: skip
+    except WaitTimeout as exc:
         raise TimeoutError(str(exc)) from exc
-    timings["isr_full_s"] = round(time.monotonic() - t1, 3)
+    timings["isr_live_in_sync_s"] = round(time.monotonic() - t1, 3)
+    timings["other_brokers_down"] = float(len(seen["down"]))
+    timings["isr_verdict"] = seen["verdict"]
     return timings
 
 

@@ -52,7 +52,11 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 def repair(sb: Sandbox, timeout_s: float = 120.0) -> None:
     """Bring every broker back (resume hung, start stopped, replace a lost disk) and wait for full ISR."""
     for st in sb.status(timeout_s=3):
-        if st.role != "broker":
+        if st.role == "controller":  # a test may kill the controller (node 100): it comes back first
+            if st.process == "hung":
+                sb.resume(st.node_id)
+            elif st.process == "stopped":
+                sb.start_broker(st.node_id, wait=False)
             continue
         if st.process == "hung":
             sb.resume(st.node_id)
@@ -112,9 +116,22 @@ def topic_factory(sandbox: Sandbox):
     admin = sandbox.admin()
     created: list[str] = []
 
-    def make(partitions: int = 6, rf: int = 3, config: dict[str, str] | None = None, prefix: str = "t") -> str:
+    def make(
+        partitions: int = 6,
+        rf: int = 3,
+        config: dict[str, str] | None = None,
+        prefix: str = "t",
+        replicas: list[list[int]] | None = None,
+    ) -> str:
+        """``replicas``: an explicit placement (one replica list per partition, preferred leader first),
+        for tests whose outcome depends on which brokers hold which partition."""
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        fut = admin.create_topics([NewTopic(name, partitions, rf, config=config or {})], request_timeout=15)
+        if replicas is not None:
+            partitions = len(replicas)
+            topic = NewTopic(name, num_partitions=partitions, replica_assignment=replicas, config=config or {})
+        else:
+            topic = NewTopic(name, partitions, rf, config=config or {})
+        fut = admin.create_topics([topic], request_timeout=15)
         fut[name].result(timeout=20)
         wait_until(
             lambda: len(describe_partitions(admin, [name])) == partitions,

@@ -63,10 +63,12 @@ def restart_blockers(
     if not reasons:
         impact = removal_impact(snapshot, [broker_id])
         if not impact.safe:
-            examples = ", ".join(f"{t}-{p}" for t, p in (impact.offline + impact.under_min_isr)[:5])
+            keys = impact.offline + impact.under_min_isr + impact.min_isr_unknown
+            examples = ", ".join(f"{t}-{p}" for t, p in keys[:5])
+            unknown = f", {len(impact.min_isr_unknown)} with min ISR unknown" if impact.min_isr_unknown else ""
             reasons.append(
                 f"restarting broker {broker_id} would leave {len(impact.offline)} partition(s) offline and "
-                f"{len(impact.under_min_isr)} below min ISR (e.g. {examples})"
+                f"{len(impact.under_min_isr)} below min ISR{unknown} (e.g. {examples})"
             )
     return reasons
 

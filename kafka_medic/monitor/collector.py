@@ -51,6 +51,7 @@ from kafka_medic.snapshot import (
     REASSIGNMENT_COLUMNS,
     ClusterSnapshot,
     CollectionIssue,
+    QuorumView,
     empty_frame,
     explode_replicas,
     is_alive,
@@ -168,6 +169,7 @@ def collect_snapshot(
     # is better than none).
     cache = _CONFIG_CACHE.setdefault(cluster.name, {})
     default_rf, default_min_isr = cache.get("defaults", (3, 2))
+    configs_fresh = False  # min ISR read in THIS pass; the guards refuse on anything else
     topic_min_isr_cache: dict[str, int] = cache.setdefault("min_isr", {})
     config_broker = _config_broker(listed, listener)
     if config_broker is not None:
@@ -178,10 +180,13 @@ def collect_snapshot(
             cache["defaults"] = (default_rf, default_min_isr)
             topic_min_isr_cache.clear()
             topic_min_isr_cache.update(cfg.topic_min_isr)
+            configs_fresh = True
         except Exception as exc:
             issues.append(CollectionIssue("admin", f"DescribeConfigs failed, using last known values: {exc}"))
-        if not partitions.empty:
-            partitions["min_isr"] = partitions["topic"].map(topic_min_isr_cache).fillna(default_min_isr).astype(int)
+    if not partitions.empty:
+        # A topic whose min ISR was not read stays NaN (unknown): the rules show the default, but
+        # the guards refuse to judge a destructive step on a value nobody read.
+        partitions["min_isr"] = partitions["topic"].map(topic_min_isr_cache).astype(float)
 
     referenced: set[int] = set()
     if not partitions.empty:
@@ -200,6 +205,7 @@ def collect_snapshot(
         }
         ctrl_futs = [(u, pool.submit(_scrape_controller, u)) for u in cluster.controller_metrics_urls]
         kp_conf = _kafka_python_conf(cluster, listed, alive_ids)
+        quorum_fut = pool.submit(_describe_quorum, kp_conf) if alive_ids else None
         log_dirs, sizes, reassignments = _kafka_python_reads_bounded(kp_conf, alive_ids, timeout_s, issues)
         ec2 = _ec2(ec2_lookup, {b: known[b].host for b in all_ids if b in known}, issues)
 
@@ -223,11 +229,13 @@ def collect_snapshot(
             if err is not None and b in alive_ids:
                 issues.append(CollectionIssue("metrics", err, broker_id=b))
         ctrl_rows = []
-        for i, (url, fut) in enumerate(ctrl_futs):
+        ctrl_ids = controller_node_ids(cluster)
+        for (url, fut), node_id in zip(ctrl_futs, ctrl_ids, strict=True):
             cm, err = fut.result()
-            ctrl_rows.append({"node_id": i, "metrics_ok": cm is not None, **(cm or {}), "url": url})
+            ctrl_rows.append({"node_id": node_id, "metrics_ok": cm is not None, **(cm or {}), "url": url})
             if err is not None:
-                issues.append(CollectionIssue("controller_metrics", err))
+                issues.append(CollectionIssue("controller_metrics", f"controller {node_id}: {err}"))
+        quorum = _quorum_result(quorum_fut, issues)
 
     brokers = pd.DataFrame(rows, columns=[*BROKER_COLUMNS, "metrics_error"]) if rows else empty_frame(BROKER_COLUMNS)
     if not brokers.empty:
@@ -259,8 +267,45 @@ def collect_snapshot(
         issues=issues,
         default_replication_factor=default_rf,
         default_min_isr=default_min_isr,
+        quorum=quorum,
+        configs_fresh=configs_fresh,
     )
     return CollectResult(snap, known, time.monotonic() - t0)
+
+
+def controller_node_ids(cluster: ClusterAccess) -> list[int]:
+    """The node id of each controller metrics URL: ``controller_ids`` when configured (the sandbox's
+    controller is 100), else the URL's position -- a page that names a controller must name the
+    node an operator can find (configure ``controller_ids``)."""
+    urls = list(cluster.controller_metrics_urls)
+    ids = [int(i) for i in getattr(cluster, "controller_ids", None) or []]
+    return ids if len(ids) == len(urls) else list(range(len(urls)))
+
+
+#: Request bound of the DescribeQuorum (answered in ~0.1 s when a controller leads; a dead
+#: controller makes the broker's forwarded request time out instead).
+QUORUM_TIMEOUT_S = 3.0
+
+
+def _describe_quorum(kp_conf: dict[str, Any]) -> QuorumView:
+    try:
+        with kip455.kafka_python_admin(kp_conf, int(QUORUM_TIMEOUT_S * 1000)) as kadmin:
+            return kip455.describe_quorum(kadmin)
+    except Exception as exc:  # could not even connect: no evidence either way
+        return QuorumView("unknown", error=f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _quorum_result(fut: Any, issues: list[CollectionIssue]) -> QuorumView | None:
+    """The quorum view, bounded (a broker that accepts but never answers must not stall the pass)."""
+    if fut is None:
+        return QuorumView("unknown", error="no broker accepting connections to ask")
+    try:
+        view: QuorumView = fut.result(timeout=QUORUM_TIMEOUT_S + 2.0)
+    except FutureTimeout:
+        view = QuorumView("unknown", error=f"DescribeQuorum did not complete within {QUORUM_TIMEOUT_S + 2.0:.0f}s")
+    if view.state != "leader":
+        issues.append(CollectionIssue("controller_quorum", f"metadata quorum {view.state}: {view.error or ''}"))
+    return view
 
 
 def _racks(key: str, admin: Any, listed: list[BrokerInfo], timeout_s: float) -> dict[int, str | None]:

@@ -17,7 +17,7 @@ import pandas as pd
 from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from kafka_medic.snapshot import LOG_DIR_COLUMNS, REASSIGNMENT_COLUMNS, empty_frame
+from kafka_medic.snapshot import LOG_DIR_COLUMNS, REASSIGNMENT_COLUMNS, QuorumView, empty_frame
 
 PartitionKey = tuple[str, int]
 
@@ -108,3 +108,38 @@ def describe_log_dirs(
                     sizes[(t["name"], int(p["partition_index"]), broker)] = float(p.get("partition_size", 0))
     frame = pd.DataFrame(rows, columns=list(LOG_DIR_COLUMNS)) if rows else empty_frame(LOG_DIR_COLUMNS)
     return frame, sizes
+
+
+#: Errors of a DescribeQuorum that mean "no quorum leader answered" (evidence that the controllers
+#: are gone or cut off), as opposed to "we could not ask" (unsupported, not authorised).
+_UNANSWERED_ERRORS = (
+    "RequestTimedOut",
+    "KafkaTimeout",
+    "NotLeaderOrFollower",
+    "NotController",
+    "CoordinatorNotAvailable",
+    "BrokerNotAvailable",
+    "LeaderNotAvailable",
+)
+
+
+def describe_quorum(admin: KafkaAdminClient) -> QuorumView:
+    """The KRaft metadata quorum through one broker (it forwards DescribeQuorum to the controllers).
+
+    Never raises: a timeout or a "no controller" error is ``unanswered`` (evidence of no quorum);
+    anything else (old broker, ZooKeeper cluster, not authorised) is ``unknown`` (no evidence).
+    """
+    try:
+        raw = admin.describe_metadata_quorum()
+        part = raw["topics"][0]["partitions"][0]
+    except Exception as exc:
+        name = type(exc).__name__
+        state = "unanswered" if any(e in name for e in _UNANSWERED_ERRORS) else "unknown"
+        return QuorumView(state, error=f"{name}: {exc}"[:300])
+    if part.get("error"):
+        name = str(part["error"])
+        state = "unanswered" if any(e in name for e in _UNANSWERED_ERRORS) else "unknown"
+        return QuorumView(state, error=name[:300])
+    voters = tuple(sorted(int(v["replica_id"]) for v in part.get("current_voters", []) if "replica_id" in v))
+    leader = int(part.get("leader_id", -1))
+    return QuorumView("leader" if leader >= 0 else "no_leader", leader_id=leader, voters=voters)

@@ -56,6 +56,10 @@ class SandboxBrokerReplacer:
         t0 = time.monotonic()
         sb = self._open()
         try:
+            sb.layout.broker(broker_id)  # the replacer heals brokers; the controller is the CLI's
+        except MedicError as exc:
+            raise ReplacerError(str(exc), changed=False) from exc
+        try:
             sb.restart(broker_id, graceful_s=self.restart_graceful_s, timeout_s=self.start_timeout_s)
         except MedicError as exc:
             raise ReplacerError(f"sandbox restart of broker {broker_id} failed: {exc}", changed=True) from exc

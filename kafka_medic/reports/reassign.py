@@ -52,7 +52,7 @@ class ReassignmentIncomplete(ActionFailed):
 
 class CancelReport(BaseModel):
     cluster: str
-    status: str = Field("completed", description="completed, nothing_to_do, refused, busy, failed")
+    status: str = Field("completed", description="completed, nothing_to_do, dry_run, refused, busy, failed")
     summary: str
     held_lock: bool = Field(description="False: a reassign run was active; it removes its own throttles")
     result: dict[str, Any]

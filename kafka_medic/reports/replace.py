@@ -19,6 +19,7 @@ class ReplaceStatus(StrEnum):
     BUSY = "busy"  # another action holds one of the cluster's locks
     SKIPPED = "skipped"  # cooling down, or the broker no longer needs healing
     REFUSED = "refused"  # a safety guard said no
+    STOOD_DOWN = "stood_down"  # acting could not help (no controller, sole copies, audit unwritable)
     RESTARTED = "restarted"  # a restart was enough; no replacement
     REPLACED = "replaced"
 

@@ -30,40 +30,74 @@ def _known_rows(ctx: RuleContext) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]
 
 
 def no_active_controller(ctx: RuleContext) -> list[Finding]:
-    """Sum of ActiveControllerCount over the controllers must be exactly 1.
+    """Exactly one active controller must be *confirmed*; anything else is critical and pages.
 
-    Unscraped rows are unknown: a sum of 0 with some rows unknown is not proof of "no controller"
-    (the active one may be the one we could not scrape), so only ``controller_metrics_unavailable``
-    is reported then. A sum above 1 is split brain whatever the unknown rows say.
+    Two sources: the controllers' ActiveControllerCount (their exporters) and the metadata quorum
+    a broker reports (DescribeQuorum, ``snapshot.quorum``). The quorum answering with a leader
+    confirms it; a sum of 1 over the scraped controllers confirms it unless the quorum says
+    otherwise. A controller that cannot be scraped is NOT silently "unknown": when nothing confirms
+    an active controller (every controller unscraped, the scraped ones say 0, or the quorum did not
+    answer) the finding fires, naming the controllers by node id -- without a controller no broker
+    can register, be fenced or lead a new partition, so healing cannot work and a wipe would hold
+    its locks waiting for a registration that never comes. A sum above 1 is split brain whatever
+    the rest says. With no controller metrics configured and no quorum answer either way, the
+    cluster's controllers cannot be judged and nothing is said.
     """
     c = ctx.snapshot.controller
-    if c.empty:
+    quorum = ctx.snapshot.quorum
+    q_state = quorum.state if quorum is not None else "unknown"
+    if c.empty and q_state == "unknown":
         return []
-    c, known, acc = _known_rows(ctx)
-    if not known.any():
+    known = np.zeros(0, dtype=bool)
+    acc = np.zeros(0)
+    node_ids: list[int] = []
+    if not c.empty:
+        c, known, acc = _known_rows(ctx)
+        node_ids = [int(n) for n in pd.to_numeric(c["node_id"], errors="coerce").fillna(-1)]
+    total = round(float(acc[known].sum())) if known.any() else 0
+    scraped = [n for n, k in zip(node_ids, known, strict=True) if k]
+    unscraped = [n for n, k in zip(node_ids, known, strict=True) if not k]
+    active = sorted(n for n, a, k in zip(node_ids, acc, known, strict=True) if k and a >= 1)
+    split = total > 1
+    confirmed = q_state == "leader" or (total == 1 and q_state not in ("no_leader", "unanswered"))
+    if confirmed and not split:
         return []
-    total = round(float(acc[known].sum()))
-    n_unknown = int((~known).sum())
-    if total == 1 or (total == 0 and n_unknown):
-        return []
-    node_ids = pd.to_numeric(c["node_id"], errors="coerce").to_numpy(dtype=np.float64)
-    active = sorted(int(n) for n, a, k in zip(node_ids, acc, known, strict=True) if k and a >= 1)
-    what = "no active controller" if total == 0 else f"{total} active controllers (split brain)"
+    if split:
+        what = f"{total} active controllers (split brain: {active})"
+    elif q_state in ("no_leader", "unanswered"):
+        seen = f"; controller(s) {unscraped} cannot be scraped" if unscraped else ""
+        seen += f"; {scraped} report {total} active" if scraped else ""
+        what = f"no active controller (the metadata quorum {_quorum_words(q_state)}{seen})"
+    elif unscraped and not scraped:
+        what = f"no active controller confirmed: controller(s) {unscraped} cannot be scraped"
+    elif unscraped:
+        what = f"no active controller confirmed: {scraped} report none active and {unscraped} cannot be scraped"
+    else:
+        what = f"no active controller: controller(s) {scraped} report none active"
     return [
         Finding(
             rule=RuleName.NO_ACTIVE_CONTROLLER,
             severity=Severity.CRITICAL,
-            summary=f"Controller quorum has {what}: metadata changes are impossible or unsafe; automation stands down",
+            summary=f"{what}: metadata changes (registration, fencing, leader election) are impossible or "
+            "unsafe; automation stands down",
+            brokers=(),
             evidence={
                 "active_controller_count_sum": total,
-                "controllers_scraped": int(known.sum()),
-                "controllers_unscraped": n_unknown,
+                "controllers_scraped": scraped,
+                "controllers_unscraped": unscraped,
                 "active_node_ids": active,
+                "quorum_state": q_state,
+                "quorum_leader_id": quorum.leader_id if quorum is not None else None,
+                "quorum_error": quorum.error if quorum is not None else None,
             },
             since=ctx.now,
             action=Action.PAGE,
         )
     ]
+
+
+def _quorum_words(state: str) -> str:
+    return {"no_leader": "has no leader", "unanswered": "did not answer through the brokers"}.get(state, state)
 
 
 def controller_metrics_unavailable(ctx: RuleContext) -> list[Finding]:
@@ -75,7 +109,7 @@ def controller_metrics_unavailable(ctx: RuleContext) -> list[Finding]:
     if known.all():
         return []
     node_ids = pd.to_numeric(c["node_id"], errors="coerce")
-    missing = sorted(int(n) for n in node_ids[~known].dropna())
+    missing = sorted(int(n) for n in node_ids[~known].dropna())  # node ids (e.g. 100), not positions
     return [
         Finding(
             rule=RuleName.CONTROLLER_METRICS_UNAVAILABLE,

@@ -43,6 +43,7 @@ from kafka_medic.rules.partitions import (
     under_replicated,
 )
 from kafka_medic.rules.placement import rack_missing, rack_violation, rf_below_default
+from kafka_medic.rules.standdown import sole_copy_offline, stood_down
 from kafka_medic.snapshot import ClusterSnapshot
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ RULES: tuple[Rule, ...] = (
     offline_log_dir,
     disk_usage,
     offline,
+    sole_copy_offline,
     under_min_isr,
     under_replicated,
     min_isr_no_headroom,
@@ -186,7 +188,9 @@ def with_findings(ev: Evaluation, findings: list[Finding]) -> Evaluation:
 
 
 def _stand_down(findings: list[Finding]) -> list[Finding]:
-    """Demote automatic actions to NONE when any finding pages a human (see module docstring)."""
+    """Demote automatic actions to NONE when any finding pages a human (see module docstring), and
+    add one ``stood_down`` finding naming what was withheld (rebuilt on every call: idempotent)."""
+    findings = [f for f in findings if f.rule != RuleName.STOOD_DOWN]
     pagers = sorted({str(f.rule) for f in findings if f.action is Action.PAGE})
     if not pagers:
         return findings
@@ -200,7 +204,7 @@ def _stand_down(findings: list[Finding]) -> list[Finding]:
                 evidence={**f.evidence, "stand_down": pagers, "suppressed_action": f.action.value},
             )
         out.append(f)
-    return out
+    return out + stood_down(out)
 
 
 _PER_BROKER_RULES = frozenset(

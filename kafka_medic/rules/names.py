@@ -36,6 +36,9 @@ class RuleName(StrEnum):
     LEADER_IMBALANCE = "leader_imbalance"
     NO_ACTIVE_CONTROLLER = "no_active_controller"
     CONTROLLER_METRICS_UNAVAILABLE = "controller_metrics_unavailable"
+    # Stand-down (kafka_medic.rules.standdown)
+    SOLE_COPY_OFFLINE = "sole_copy_offline"
+    STOOD_DOWN = "stood_down"
     # Meta
     COLLECTION_ERROR = "collection_error"
     RULE_ERROR = "rule_error"

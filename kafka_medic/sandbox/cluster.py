@@ -164,7 +164,7 @@ class Sandbox:
 
         ``lose_disk``: the machine is gone with it (its data dir is deleted): only a replacement on
         a fresh disk brings it back, where a plain crash is healed by a restart with its disk."""
-        node = self.layout.broker(broker_id)
+        node = self.layout.node(broker_id)
         pid = self._require_running(node)
         processes.signal_node(pid, signal.SIGCONT)
         processes.stop(pid, self._marker(node), graceful_s=0)
@@ -174,12 +174,12 @@ class Sandbox:
 
     def hang(self, broker_id: int) -> None:
         """SIGSTOP one broker: half-alive hardware. Its sockets stay open but nothing answers."""
-        node = self.layout.broker(broker_id)
+        node = self.layout.node(broker_id)
         pid = self._require_running(node)
         processes.signal_node(pid, signal.SIGSTOP)
 
     def resume(self, broker_id: int) -> None:
-        node = self.layout.broker(broker_id)
+        node = self.layout.node(broker_id)
         pid = self.pid_of(node)
         if not processes.is_ours(pid, self._marker(node)):
             raise SandboxError(f"broker {broker_id} is not running; nothing to resume")
@@ -187,18 +187,28 @@ class Sandbox:
         processes.signal_node(pid, signal.SIGCONT)
 
     def start_broker(self, broker_id: int, *, wait: bool = True, timeout_s: float = READY_TIMEOUT_S) -> None:
-        """Start a stopped broker with its existing disk."""
-        node = self.layout.broker(broker_id)
+        """Start a stopped broker (or the controller, node 100) with its existing disk.
+
+        The controller is ready when its exporter answers and every running broker is registered
+        with it again (they re-register on their own once it is back)."""
+        node = self.layout.node(broker_id)
         if processes.is_ours(self.pid_of(node), self._marker(node)):
-            raise SandboxError(f"broker {broker_id} is already running (pid {self.pid_of(node)})")
+            raise SandboxError(f"{node.role} {broker_id} is already running (pid {self.pid_of(node)})")
         self._check_ports([node], wait_s=15)
         self._start(node, _java(), self.jars)
-        if wait:
+        if not wait:
+            return
+        if node.role == "controller":
+            self.wait_exporters([node], timeout_s=timeout_s)
+            running = [n.node_id for n in self.running_nodes() if n.role == "broker"]
+            if running:
+                self.wait_registered(running, timeout_s=timeout_s)
+        else:
             self.wait_registered([broker_id], timeout_s=timeout_s)
 
     def restart(self, broker_id: int, *, graceful_s: float = 30.0, timeout_s: float = READY_TIMEOUT_S) -> None:
-        """Controlled shutdown (SIGTERM), then start again with the same disk."""
-        node = self.layout.broker(broker_id)
+        """Controlled shutdown (SIGTERM), then start again with the same disk (any node, controller too)."""
+        node = self.layout.node(broker_id)
         pid = self.pid_of(node)
         if pid:
             processes.stop(pid, self._marker(node), graceful_s=graceful_s)

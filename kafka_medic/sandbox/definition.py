@@ -19,6 +19,7 @@ def sandbox_cluster_fields(sb: Sandbox, name: str = "sandbox", **overrides: Any)
         "bootstrap_servers": sb.layout.bootstrap_servers,
         "metrics_urls": {spec.node_id: spec.metrics_url for spec in sb.layout.broker_specs},
         "controller_metrics_urls": [sb.layout.controller.metrics_url],
+        "controller_ids": [sb.layout.controller.node_id],  # 100: findings and pages name the node
         "expected_brokers": [spec.node_id for spec in sb.layout.broker_specs],
     }
     fields.update(overrides)

@@ -110,6 +110,18 @@ class SandboxLayout:
         valid = ", ".join(str(s.node_id) for s in self.broker_specs)
         raise SandboxError(f"unknown broker id {broker_id}; this sandbox has brokers {valid}")
 
+    def node(self, node_id: int) -> NodeSpec:
+        """A broker or the controller (node 100) by node id: the CLI kills, hangs and restarts any node."""
+        if node_id == CONTROLLER_ID:
+            return self.controller
+        for spec in self.broker_specs:
+            if spec.node_id == node_id:
+                return spec
+        valid = ", ".join(str(i) for i in sorted(s.node_id for s in self.nodes))
+        raise SandboxError(
+            f"unknown node id {node_id}; this sandbox has nodes {valid} ({CONTROLLER_ID}: the controller)"
+        )
+
     def node_dir(self, node: NodeSpec) -> Path:
         return self.state_dir / node.name
 

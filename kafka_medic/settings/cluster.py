@@ -140,6 +140,11 @@ class ClusterSettings(BaseModel):
         None, description='Per-broker metrics URL, e.g. "http://{host}:7071/metrics"; {host} and {broker_id}.'
     )
     controller_metrics_urls: list[str] = Field(default_factory=list, description="Metrics URLs of KRaft controllers.")
+    controller_ids: list[int] = Field(
+        default_factory=list,
+        description="KRaft node id of each controller metrics URL, in the same order (names the controller in "
+        "findings and pages; the sandbox's is 100).",
+    )
 
     aws: AwsSettings | None = Field(None, description="AWS settings; unset when brokers are not on EC2.")
     policy: HealthPolicy = Field(default_factory=HealthPolicy, description="Health thresholds and mode.")
@@ -209,6 +214,15 @@ class ClusterSettings(BaseModel):
     @classmethod
     def _controller_urls(cls, value: list[str]) -> list[str]:
         return [check_http_url(url, "controller metrics URL") for url in value]
+
+    @model_validator(mode="after")
+    def _controller_ids_match(self) -> ClusterSettings:
+        if self.controller_ids and len(self.controller_ids) != len(self.controller_metrics_urls):
+            raise ValueError(
+                f"controller_ids lists {len(self.controller_ids)} id(s) for {len(self.controller_metrics_urls)} "
+                "controller_metrics_urls: give one node id per URL, in the same order"
+            )
+        return self
 
     @field_validator("replacer")
     @classmethod

@@ -38,7 +38,7 @@ KEYS = {"offline", "under_min_isr"}
 async def cycles_until(name: str, done: Any, timeout_s: float, what: str, reports: list[HealthReport]) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        reports.append(await health_check(name))
+        reports.append(await health_check(name, act=True))
         if done(reports):
             return
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; last: {reports[-1].incidents}")
@@ -90,7 +90,7 @@ async def test_offline_and_under_min_isr_page_once_each_then_resolve_once(health
 
         await cycles_until(block.name, both_open, 120, "both incidents opened", reports)
         for _ in range(3):  # they last: no repeat within the interval
-            reports.append(await health_check(block.name))
+            reports.append(await health_check(block.name, act=True))
         while_open = len(hook.requests)
 
         sb.start_broker(BROKER, wait=False)

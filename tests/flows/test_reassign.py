@@ -360,7 +360,7 @@ async def test_timeout_leaves_moves_running_then_cancel_restores_and_cleans(
     assert await journal_value(name) is not None
     assert [r["status"] for r in audit_of(sb, name)][-1] == "failed"
 
-    report = await cancel_reassignment(name, CancelParams(actor="test"))
+    report = await cancel_reassignment(name, CancelParams(actor="test", dry_run=False))
     assert report.held_lock
     assert ours <= set(report.result["reverted"]), report.result
     after = replica_map(sb)
@@ -392,7 +392,7 @@ async def test_cancel_while_a_run_is_active_stops_it_and_it_cleans_its_own_throt
         while not await ours_in_flight():
             assert time.monotonic() < deadline and not run.done(), "the run never started its moves"
             await asyncio.sleep(0.5)
-        report = await cancel_reassignment(name, CancelParams(partitions=[f"{topic}-0", f"{topic}-1"]))
+        report = await cancel_reassignment(name, CancelParams(partitions=[f"{topic}-0", f"{topic}-1"], dry_run=False))
         assert not report.held_lock, "the active run holds the lock"
         assert sorted(report.result["reverted"]) == [f"{topic}-0", f"{topic}-1"]
         with pytest.raises(ReassignmentIncomplete, match="stopped"):

@@ -68,7 +68,7 @@ async def heal_until(
     reports: list[HealthReport] = []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        reports.append(await health_check(name))
+        reports.append(await health_check(name, act=True))
         if times is not None:
             times.append(time.monotonic())
         if done(reports):

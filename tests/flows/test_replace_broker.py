@@ -142,7 +142,11 @@ async def test_dry_run_checks_everything_and_changes_nothing(healthy_sandbox: Sa
 
 async def test_refuses_a_wipe_that_would_drop_partitions_below_min_isr(healthy_sandbox: Sandbox, topic_factory) -> None:
     sb = healthy_sandbox
-    topic_factory(partitions=12)
+    # Explicit placement, so the outcome never depends on where Kafka happened to put replicas:
+    # with broker 2 dead, wiping broker 4 leaves p0 and p1 ({2,4,x}) one in-sync replica (min ISR 2);
+    # p2 and p3 do not involve broker 4, and p4 keeps two in-sync replicas without it.
+    placement = [[2, 4, 3], [4, 2, 6], [1, 3, 5], [5, 6, 1], [4, 3, 5]]  # one replica per AZ (a: 1 4, b: 2 5, c: 3 6)
+    topic = topic_factory(replicas=placement, config={"min.insync.replicas": "2"})
     block = await save_cluster(sb)
     await remember_brokers(block.name)
     sb.kill(2)
@@ -158,7 +162,8 @@ async def test_refuses_a_wipe_that_would_drop_partitions_below_min_isr(healthy_s
 
     assert res.status is ReplaceStatus.REFUSED, res
     assert "below min.insync.replicas" in res.message
-    assert res.partitions and all("-" in p for p in res.partitions)
+    mine = sorted(p for p in res.partitions if p.startswith(f"{topic}-"))
+    assert mine == [f"{topic}-0", f"{topic}-1"], res.partitions  # exactly the {2,4,x} partitions of the placement
     assert any(p in res.message for p in res.partitions), "the refusal names the partitions"
     assert directory_id(sb, 4) == before and sb.pid_of(sb.layout.broker(4)) == pid
     records = audit_of(block)

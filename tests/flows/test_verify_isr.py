@@ -58,6 +58,11 @@ async def test_times_out_with_the_short_partitions_listed_when_a_broker_is_down(
     assert len(report.shortfalls) == 20, "the list is capped, the count is not"
     assert f"... and {report.shortfall_count - 20} more" in str(err.value)
     assert all(s["missing"] == [6] for s in report.shortfalls)
+    # the verdict says why: a full ISR is impossible while broker 6 is down, and how many wait only for it
+    assert "verdict: broker(s) [6] are down, so a full ISR is impossible until they are healed: " in report.message
+    assert f"{report.shortfall_count} of {report.shortfall_count} short partition(s) wait only for them" in str(
+        err.value
+    )
     # Partitions that do not involve broker 6 are fine: the filter narrows the check.
     block = sandbox_cluster(sb, name=name)
     parts = sb.admin().list_topics(topic, timeout=10).topics[topic].partitions

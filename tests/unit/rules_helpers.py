@@ -22,6 +22,7 @@ from kafka_medic.snapshot import (
     REASSIGNMENT_COLUMNS,
     ClusterSnapshot,
     CollectionIssue,
+    QuorumView,
     empty_frame,
 )
 
@@ -138,6 +139,7 @@ def snapshot(
     default_replication_factor: int = 3,
     default_min_isr: int = 2,
     taken_at: datetime = T0,
+    quorum: QuorumView | None = None,
 ) -> ClusterSnapshot:
     """A snapshot of a small cluster: 3 healthy brokers and 6 healthy RF3 partitions by default."""
     b_rows = brokers(3) if broker_rows is None else broker_rows
@@ -153,6 +155,7 @@ def snapshot(
         default_replication_factor=default_replication_factor,
         default_min_isr=default_min_isr,
         taken_at=taken_at,
+        quorum=quorum,
     )
 
 

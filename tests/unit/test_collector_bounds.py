@@ -63,3 +63,60 @@ def test_kafka_python_reads_in_time_pass_through_with_their_issues(monkeypatch: 
     issues: list[CollectionIssue] = []
     assert collector._kafka_python_reads_bounded({}, {1}, 10.0, issues) == "frames"
     assert [i.source for i in issues] == ["reassignments"]
+
+
+# -- the controller: named by node id, the quorum as a second source -----------------------------------
+
+
+class _Ctl:
+    controller_metrics_urls = ["http://c1:7071/metrics", "http://c2:7071/metrics"]
+
+    def __init__(self, ids: list[int]) -> None:
+        self.controller_ids = ids
+
+
+def test_controllers_are_named_by_node_id_when_configured() -> None:
+    assert collector.controller_node_ids(_Ctl([100, 101])) == [100, 101]  # type: ignore[arg-type]
+    assert collector.controller_node_ids(_Ctl([])) == [0, 1]  # type: ignore[arg-type]  # positions, as before
+
+
+class _QuorumAdmin:
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    def describe_metadata_quorum(self) -> Any:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+class RequestTimedOutError(Exception):
+    pass
+
+
+class UnsupportedVersionError(Exception):
+    pass
+
+
+def _answer(leader: int, error: str | None = None) -> dict[str, Any]:
+    part = {"leader_id": leader, "current_voters": [{"replica_id": 100}], "error": error}
+    return {"topics": [{"partitions": [part]}]}
+
+
+@pytest.mark.parametrize(
+    ("answer", "state", "leader"),
+    [
+        (_answer(100), "leader", 100),
+        (_answer(-1), "no_leader", -1),
+        (RequestTimedOutError("Request timed out after 2995 ms"), "unanswered", None),  # measured: controller SIGKILLed
+        (_answer(-1, "NotLeaderOrFollowerError"), "unanswered", None),
+        (UnsupportedVersionError("DescribeQuorum"), "unknown", None),  # old / ZooKeeper cluster: no evidence
+    ],
+)  # fmt: skip
+def test_describe_quorum_tells_no_answer_from_no_evidence(answer: Any, state: str, leader: int | None) -> None:
+    from kafka_medic.monitor.kip455 import describe_quorum
+
+    view = describe_quorum(_QuorumAdmin(answer))  # type: ignore[arg-type]
+    assert (view.state, view.leader_id) == (state, leader), view
+    if state == "leader":
+        assert view.voters == (100,)

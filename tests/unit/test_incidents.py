@@ -49,12 +49,12 @@ def test_still_open_repeats_on_its_schedule() -> None:
 
 
 def test_a_warning_that_turns_critical_is_escalated() -> None:
-    leftover = Finding("leftover_throttle", Severity.WARNING, "throttle on broker 2", brokers=(2,))
-    worse = Finding("leftover_throttle", Severity.CRITICAL, "throttle on brokers 2, 3", brokers=(2, 3))
+    leftover = Finding("leftover_throttles", Severity.WARNING, "throttle on broker 2", brokers=(2,))
+    worse = Finding("leftover_throttles", Severity.CRITICAL, "throttle on brokers 2, 3", brokers=(2, 3))
     _, log = run([[leftover], [worse]])
     assert log == [
-        [(Transition.OPENED, "leftover_throttle", False)],
-        [(Transition.ESCALATED, "leftover_throttle", True)],
+        [(Transition.OPENED, "leftover_throttles", False)],
+        [(Transition.ESCALATED, "leftover_throttles", True)],
     ]
 
 
@@ -100,7 +100,7 @@ def test_failing_remediation_is_a_notice_and_giving_up_escalates_to_a_page() -> 
 def test_the_worst_outcome_of_a_broker_wins_and_other_outcomes_are_not_conditions() -> None:
     out = remediation_conditions([
         {"remedy": "restart_broker", "broker_id": 3, "status": "refused", "message": "would go under min ISR"},
-        {"remedy": "replace_broker", "broker_id": 3, "status": "stood down", "message": "no active controller"},
+        {"remedy": "replace_broker", "broker_id": 3, "status": "stood_down", "message": "no active controller"},
         {"remedy": "demote_broker", "broker_id": 4, "status": "completed"},
         {"remedy": "replace_broker", "broker_id": 5, "status": "cooling down"},
     ])  # fmt: skip
@@ -148,3 +148,12 @@ def test_a_condition_opens_only_once_it_has_lasted_the_pending_window() -> None:
     failed = {"remedy": "replace_broker", "broker_id": 6, "status": "failed", "error": "no capacity"}
     _, notes = step(Incidents(), remediation_conditions([failed]), T0, repeat_s=600, resolve_cycles=2, pending_s=30)
     assert [n.transition for n in notes] == [Transition.OPENED]
+
+
+def test_the_only_copy_on_a_down_broker_is_told_in_the_offline_page_and_a_stand_down_is_no_extra_page() -> None:
+    sole = Finding(RuleName.SOLE_COPY_OFFLINE, Severity.CRITICAL, "broker 5 is down holding the only in-sync copy "
+                   "of 1 offline partition(s): it must come back with its disk", brokers=(5,))  # fmt: skip
+    stood = Finding(RuleName.STOOD_DOWN, Severity.CRITICAL, "stood down: no_active_controller", brokers=(5,))
+    out = conditions([OFFLINE, sole, stood], automation_heals=True)
+    assert [(c.key, c.brokers) for c in out] == [("offline", (5,))]
+    assert "2 partitions offline" in out[0].summary and "come back with its disk" in out[0].summary

@@ -6,7 +6,7 @@ import pytest
 
 from kafka_medic.findings import Action, Severity
 from kafka_medic.rules import RuleName
-from kafka_medic.snapshot import CollectionIssue
+from kafka_medic.snapshot import CollectionIssue, QuorumView
 from tests.unit.rules_helpers import by_rule, controller_row, one, part, run, snapshot
 
 
@@ -32,23 +32,51 @@ def test_no_or_split_controller_pages_and_stands_down(counts: tuple[float, ...],
     assert not ev.automation_allowed
 
 
-def test_all_controller_metrics_unavailable_is_a_warning_only() -> None:
+def test_unscraped_controller_is_no_active_controller_named_by_node_id() -> None:
+    """The sandbox's controller SIGKILLed: its exporter is gone; that must page, naming node 100."""
+    ev = run(snapshot(controller=[controller_row(100, float("nan"), ok=False)]))
+    f = one(ev, RuleName.NO_ACTIVE_CONTROLLER)
+    assert f.severity is Severity.CRITICAL and f.action is Action.PAGE
+    assert f.evidence["controllers_unscraped"] == [100]
+    assert "[100]" in f.summary
+    assert one(ev, RuleName.CONTROLLER_METRICS_UNAVAILABLE).evidence["node_ids"] == [100]
+    assert not ev.automation_allowed
+
+
+def test_all_controller_metrics_unavailable_pages_unless_the_quorum_confirms_a_leader() -> None:
     rows = [controller_row(100, float("nan"), ok=False), controller_row(101, 0.0, ok=False)]
-    ev = run(snapshot(controller=rows))
-    f = one(ev, RuleName.CONTROLLER_METRICS_UNAVAILABLE)
-    assert f.severity is Severity.WARNING
-    assert f.action is Action.NONE
-    assert f.evidence["node_ids"] == [100, 101]
-    assert f.evidence["all_unavailable"] is True
+    assert one(run(snapshot(controller=rows)), RuleName.NO_ACTIVE_CONTROLLER).evidence["controllers_unscraped"] == [
+        100,
+        101,
+    ]
+    ev = run(snapshot(controller=rows, quorum=QuorumView("leader", leader_id=100, voters=(100, 101))))
     assert not by_rule(ev, RuleName.NO_ACTIVE_CONTROLLER)
+    assert one(ev, RuleName.CONTROLLER_METRICS_UNAVAILABLE).severity is Severity.WARNING
     assert ev.automation_allowed
 
 
-def test_zero_active_with_an_unscraped_controller_is_not_proof_of_no_controller() -> None:
+def test_zero_active_with_an_unscraped_controller_is_not_confirmed() -> None:
     rows = [controller_row(100, 0.0), controller_row(101, 0.0), controller_row(102, 1.0, ok=False)]
-    ev = run(snapshot(controller=rows))
-    assert not by_rule(ev, RuleName.NO_ACTIVE_CONTROLLER)
-    assert one(ev, RuleName.CONTROLLER_METRICS_UNAVAILABLE).evidence["node_ids"] == [102]
+    f = one(run(snapshot(controller=rows)), RuleName.NO_ACTIVE_CONTROLLER)
+    assert "no active controller confirmed" in f.summary
+    assert f.evidence["controllers_unscraped"] == [102]
+    assert f.evidence["controllers_scraped"] == [100, 101]
+
+
+@pytest.mark.parametrize("state", ["unanswered", "no_leader"])
+def test_a_quorum_without_leader_pages_even_when_metrics_say_active(state: str) -> None:
+    ev = run(snapshot(controller=[controller_row(100, 1.0)], quorum=QuorumView(state, error="RequestTimedOut")))
+    f = one(ev, RuleName.NO_ACTIVE_CONTROLLER)
+    assert f.evidence["quorum_state"] == state
+    assert not ev.automation_allowed
+
+
+def test_quorum_alone_judges_a_cluster_without_controller_metrics() -> None:
+    assert by_rule(run(snapshot(quorum=QuorumView("unanswered"))), RuleName.NO_ACTIVE_CONTROLLER)
+    assert not by_rule(run(snapshot(quorum=QuorumView("leader", leader_id=100))), RuleName.NO_ACTIVE_CONTROLLER)
+    assert not by_rule(
+        run(snapshot(quorum=QuorumView("unknown", error="not authorised"))), RuleName.NO_ACTIVE_CONTROLLER
+    )
 
 
 def test_split_brain_is_reported_even_with_unscraped_rows() -> None:

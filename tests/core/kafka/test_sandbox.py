@@ -144,8 +144,21 @@ def test_jmx_exporter_serves_key_metrics_on_every_node(healthy_sandbox: Sandbox)
 
 
 def test_unknown_broker_id_is_a_clear_error(healthy_sandbox: Sandbox) -> None:
-    with pytest.raises(SandboxError, match=r"unknown broker id 99; this sandbox has brokers 1, 2, 3, 4, 5, 6"):
+    with pytest.raises(SandboxError, match=r"unknown node id 99; this sandbox has nodes 1, 2, 3, 4, 5, 6, 100 \(100"):
         healthy_sandbox.kill(99)
+
+
+def test_the_controller_is_killed_and_started_like_any_node(healthy_sandbox: Sandbox) -> None:
+    """``kill 100`` / ``start 100`` from the CLI: the controller (node 100) is a node like the others."""
+    sb = healthy_sandbox
+    cli = [sys.executable, "-m", "deployments.cli", "sandbox", "--state-dir", str(sb.layout.state_dir)]
+    proc = subprocess.run([*cli, "kill", "100"], capture_output=True, text=True, timeout=60, env={**os.environ})
+    assert proc.returncode == 0 and "controller 100 killed" in proc.stdout, proc.stderr
+    assert next(s for s in sb.status(timeout_s=3) if s.node_id == 100).process == "stopped"
+    proc = subprocess.run([*cli, "start", "100"], capture_output=True, text=True, timeout=180, env={**os.environ})
+    assert proc.returncode == 0 and "controller 100 started" in proc.stdout, proc.stderr
+    assert next(s for s in sb.status(timeout_s=3) if s.node_id == 100).process == "running"
+    assert len(sb.registered_brokers()) == 6
 
 
 def test_starting_twice_is_refused(healthy_sandbox: Sandbox) -> None:
@@ -191,7 +204,7 @@ def test_cli_error_is_one_line_and_nonzero(healthy_sandbox: Sandbox) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
-    assert "unknown broker id 42" in proc.stderr
+    assert "unknown node id 42" in proc.stderr
     assert len(healthy_sandbox.registered_brokers()) == 6
 
 

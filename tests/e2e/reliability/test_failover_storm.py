@@ -61,19 +61,19 @@ async def test_a_failover_storm_never_acts_on_a_healthy_broker(healthy_sandbox: 
             reports += rs
             wait_until(lambda: full_isr(sb), timeout_s=90, what="full ISR after the heal")
             for _ in range(3):  # the aftermath, when survivors' metrics are noisiest
-                reports.append(await health_check(block.name))
+                reports.append(await health_check(block.name, act=True))
         hung = most_leaders(sb)
         sb.hang(hung)
         t0 = time.monotonic()
         during: list[HealthReport] = []
         try:
             while time.monotonic() - t0 < HANG_S:
-                during.append(await health_check(block.name))
+                during.append(await health_check(block.name, act=True))
                 await asyncio.sleep(0.5)
         finally:
             sb.resume(hung)
         for _ in range(3):
-            during.append(await health_check(block.name))
+            during.append(await health_check(block.name, act=True))
         reports += during
     finally:
         stats = producer.stop()

@@ -74,7 +74,7 @@ async def test_a_slow_broker_is_scored_demoted_then_restarted(healthy_sandbox: S
         await remember_brokers(block.name)
 
         async def learnt() -> bool:  # every broker knows its own baseline, under this load
-            reports.append(await health_check(block.name))
+            reports.append(await health_check(block.name, act=True))
             times.append(time.monotonic())
             s = (await cluster_state(block.name).scores()).brokers.get(SLOW)
             return s is not None and s.samples >= POLICY["degraded_baseline_min_samples"]
@@ -92,7 +92,7 @@ async def test_a_slow_broker_is_scored_demoted_then_restarted(healthy_sandbox: S
         t0 = time.monotonic()
         slow = CpuStarvedBroker(sb.pid_of(sb.layout.broker(SLOW)), cpu_share=CPU_SHARE).start()
         while time.monotonic() - t0 < 420:
-            reports.append(await health_check(block.name))
+            reports.append(await health_check(block.name, act=True))
             times.append(time.monotonic())
             if first(reports, times, "restart_broker", "restarted") is not None:
                 break
