@@ -439,6 +439,10 @@ def judge(
             why_not = "not alive (the dead-broker rules and their grace period apply)"
         if why_not is None and bid in behind:
             why_not = "catching up (replicas not in sync)"
+        if why_not is None and not signals and not any(math.isfinite(_value(row, c)) for c in HISTORY_SIGNALS):
+            # no metrics is no evidence either way: a broker too starved to answer its exporter must
+            # not earn clean cycles (and lose its score) for it (the metrics rule reports the gap)
+            why_not = "its metrics could not be read"
         load = _load(row)
         host_only = bool(signals) and all(s.get("signal") in HOST_SIGNALS for s in signals)
         if why_not is None and not host_only and not load >= policy.degraded_min_bytes_in_per_sec:

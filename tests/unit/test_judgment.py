@@ -332,3 +332,17 @@ def test_a_broker_flagged_from_its_first_sample_still_learns_a_baseline_and_is_j
     j = c.slow(3, p99=SLOW_P99)
     assert j.verdicts[3].suspect and j.verdicts[3].score == 1
     assert c.scores.brokers[3].baseline["produce_p99_ms"] == pytest.approx(150.0)
+
+
+def test_a_broker_whose_metrics_cannot_be_read_keeps_its_score() -> None:
+    c = Cluster()
+    c.healthy(6)
+    j = c.slow(3, cycles=3)
+    assert j.verdicts[3].score == 3
+    blind = {k: float("nan") for k in ("produce_p99_ms", "produce_queue_p99_ms", "request_handler_idle",
+                                       "network_processor_idle", "isr_shrinks_per_sec")}  # fmt: skip
+    for _ in range(4):  # too starved to answer its exporter: no evidence either way
+        j = c.cycle({3: blind})
+        assert j.verdicts[3].score == 3 and j.verdicts[3].not_judged == "its metrics could not be read"
+    j = c.slow(3)
+    assert j.verdicts[3].score == 4
