@@ -6,7 +6,9 @@ controller, the flow held both locks for its whole timeout). Here: the controlle
 critical ``no_active_controller`` finding naming node 100; a broker killed during the outage is
 not touched -- neither by the health check acting nor by the replace flow, which completes
 ``stood_down`` with an audited reason; once the controller is back, normal healing restarts the
-broker with its disk. Explicit placement (the topic's replicas are chosen, not left to Kafka).
+broker with its disk. Humans hear of it once: one page for the outage to a real webhook receiver
+(once it lasted the incident's pending window), one "resolved" when the controller is back.
+Explicit placement (the topic's replicas are chosen, not left to Kafka).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from flows.health_check import health_check
+from flows.health_check import health_check as check
 from flows.replace_broker import ReplaceBrokerParams, replace_broker
 from kafka_medic.monitor.listener_probe import ListenerState, probe_listeners
 from kafka_medic.naming import limit_name
@@ -33,6 +35,7 @@ from tests.flows.test_replace_broker import (
     statuses,
 )
 from tests.waiting import wait_until
+from tests.webhook import Hook, save_webhook
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
 
@@ -48,12 +51,24 @@ def _process(sb: Sandbox, node_id: int) -> str:
     return next(s for s in sb.status(timeout_s=3) if s.node_id == node_id).process
 
 
-async def test_no_controller_stands_down_then_healing_resumes(healthy_sandbox: Sandbox, topic_factory) -> None:
+async def test_no_controller_stands_down_then_healing_resumes(
+    healthy_sandbox: Sandbox, topic_factory, hook: Hook
+) -> None:
     sb = healthy_sandbox
+    reports: list[Any] = []
+
+    async def health_check(cluster: str, *, act: bool) -> Any:  # every cycle's report is kept
+        reports.append(await check(cluster, act=act))
+        return reports[-1]
+
+    def transitions(key: str) -> list[tuple[str, bool]]:
+        return [(i["transition"], i["page"]) for r in reports for i in r.incidents if i["key"] == key]
+
     # The victim leads p0 and follows p1; every partition keeps two in-sync replicas on live
     # brokers without it (one replica per AZ), so only the controller's absence can stop the heal.
     topic_factory(replicas=[[VICTIM, 2, 3], [5, VICTIM, 3], [3, 5, 1]], config={"min.insync.replicas": "2"})
     block = await save_cluster(sb, prefix="sd")
+    await save_webhook(hook, block.name)
     await remember_brokers(block.name)
     before = directory_id(sb, VICTIM)
 
@@ -107,6 +122,17 @@ async def test_no_controller_stands_down_then_healing_resumes(healthy_sandbox: S
     for kind in ("mutate", "replace"):
         assert await active_slots(limit_name(block.name, kind)) == 0
 
+    # the on-call was paged once the outage lasted the incident's pending window (30 s), once
+    async def paged() -> Any:
+        r = await health_check(block.name, act=True)
+        return r if transitions("no_active_controller") else None
+
+    await poll(paged, 90, "the no_active_controller page")
+    for _ in range(2):
+        await health_check(block.name, act=True)
+    assert transitions("no_active_controller") == [("opened", True)], "one page, no repeat"
+    assert directory_id(sb, VICTIM) == before and _process(sb, VICTIM) == "stopped"
+
     # 4) the controller is back: normal healing proceeds -- the broker is restarted with its disk
     sb.start_broker(CONTROLLER_ID)
 
@@ -119,4 +145,15 @@ async def test_no_controller_stands_down_then_healing_resumes(healthy_sandbox: S
     report = await poll(healed, 180, f"broker {VICTIM} healed once the controller is back", interval_s=2.0)
     assert directory_id(sb, VICTIM) == before, "restarted with its disk, not wiped"
     assert "finished" in statuses(audit_of(block)), audit_of(block)
+
+    async def resolved() -> Any:
+        r = await health_check(block.name, act=True)
+        return r if ("resolved", False) in transitions("no_active_controller") else None
+
+    await poll(resolved, 60, "the no_active_controller incident resolved")
+    assert transitions("no_active_controller") == [("opened", True), ("resolved", False)]
+    texts = [t for t in hook.bodies() if "no_active_controller" in t]
+    assert len(texts) == 2 and "[OPEN] critical no_active_controller" in texts[0] and "[RESOLVED]" in texts[1], texts
+    for key in {i["key"] for r in reports for i in r.incidents}:  # anything else (offline p0): once each way
+        assert [t for t, _ in transitions(key)].count("opened") == 1, (key, transitions(key))
     print(f"\nno_active_controller detected {detected_s:.1f} s after the controller was killed")
