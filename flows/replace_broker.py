@@ -44,7 +44,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
-from blocks.load import aload_replacer, load_cluster
+from blocks.load import load_cluster
 from kafka_medic.audit import AuditStatus
 from kafka_medic.errors import ClusterBusy, StoodDown
 from kafka_medic.findings import Action
@@ -60,7 +60,6 @@ from kafka_medic.heal import (
 from kafka_medic.judgment import Rung
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceFailed, ReplaceStatus, outcome_markdown
 from kafka_medic.rules import Evaluation
-from tasks.audit import RunAudit
 from tasks.guard import guard, stop_if_needed
 from tasks.ladder import record_attempt
 from tasks.locks import cluster_lock
@@ -129,11 +128,7 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
     block = await load_cluster(cluster)
     b = params.broker_id
     # A missing or mistyped replacer fails here, before any lock is taken.
-    run = HealRun(
-        block, b, RunAudit(block, REPLACE_ACTION, actor=params.actor, brokers=(b,)), await aload_replacer(block),
-        verify_s=params.verify_timeout_s or block.policy.verify_timeout_s, register_timeout_s=params.register_timeout_s,
-        restart_check_s=params.restart_check_s, reason=params.reason,
-    )  # fmt: skip
+    run = await HealRun.open(block, REPLACE_ACTION, params, register_timeout_s=params.register_timeout_s)
     result = functools.partial(run.result, dry_run=params.dry_run)
     audit, state = run.audit, cluster_state(cluster)
     cooldown_s = params.cooldown_s if params.cooldown_s is not None else block.policy.replacement_cooldown_s

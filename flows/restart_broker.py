@@ -19,14 +19,13 @@ from contextlib import AsyncExitStack
 from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
-from blocks.load import aload_replacer, load_cluster
+from blocks.load import load_cluster
 from kafka_medic.audit import AuditStatus
 from kafka_medic.errors import ActionFailed, ClusterBusy, StoodDown
 from kafka_medic.heal import RESTART_ACTION, broker_row, refusal_reasons, row_host, stand_down_reasons
 from kafka_medic.judgment import Rung
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceStatus
 from kafka_medic.state import maintenance_hold
-from tasks.audit import RunAudit
 from tasks.collect import look_now
 from tasks.ladder import record_attempt
 from tasks.locks import cluster_lock
@@ -56,11 +55,7 @@ async def restart_broker(cluster: str, params: RestartBrokerParams) -> ReplaceBr
     """Restart ``params.broker_id`` keeping its disk (see the module docstring for the guarantees)."""
     block = await load_cluster(cluster)
     b = params.broker_id
-    run = HealRun(
-        block, b, RunAudit(block, RESTART_ACTION, actor=params.actor, brokers=(b,)), await aload_replacer(block),
-        verify_s=params.verify_timeout_s or block.policy.verify_timeout_s, register_timeout_s=params.restart_check_s,
-        restart_check_s=params.restart_check_s, reason=params.reason,
-    )  # fmt: skip
+    run = await HealRun.open(block, RESTART_ACTION, params, register_timeout_s=params.restart_check_s)
     result = functools.partial(run.result, dry_run=params.dry_run)
     audit = run.audit
 

@@ -21,6 +21,7 @@ from typing import Any
 from prefect import get_run_logger
 
 from blocks.kafka_cluster import KafkaCluster
+from blocks.load import aload_replacer
 from kafka_medic.audit import AuditStatus
 from kafka_medic.errors import StoodDown
 from kafka_medic.findings import Finding
@@ -55,6 +56,18 @@ class HealRun:
     notes: dict[str, Any] = field(default_factory=dict)  # what the run learned on the way (on its result)
     timings: dict[str, float] = field(default_factory=dict)
     t_start: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    async def open(cls, block: KafkaCluster, action: str, params: Any, *, register_timeout_s: float) -> HealRun:
+        """The run a restart or replacement asked for: ``params`` carries ``broker_id``, ``actor``,
+        ``reason``, ``verify_timeout_s`` and ``restart_check_s``. A missing or mistyped replacer
+        fails here, before any lock is taken."""
+        b = params.broker_id
+        return cls(
+            block, b, RunAudit(block, action, actor=params.actor, brokers=(b,)), await aload_replacer(block),
+            verify_s=params.verify_timeout_s or block.policy.verify_timeout_s, register_timeout_s=register_timeout_s,
+            restart_check_s=params.restart_check_s, reason=params.reason,
+        )  # fmt: skip
 
     def held(self) -> None:
         """Before each mutating step: stop if a lock's lease could not be kept."""
