@@ -111,32 +111,38 @@ def known_broker_ids(snapshot: ClusterSnapshot) -> set[int]:
 
 
 def down_broker_ids(snapshot: ClusterSnapshot) -> set[int]:
-    """Brokers the snapshot knows are down (``alive`` False): fenced, gone, or still listed while
-    their listener refuses connections. Unknown liveness (None/NaN, or no row) is not "down"."""
+    """Brokers the snapshot knows are down: ``alive`` False (fenced, gone, or still listed while
+    their listener refuses connections), and brokers named in a replica list but missing from a
+    non-empty broker frame (not registered, so not serving). Unknown liveness (None/NaN) is not
+    "down"; with no broker frame at all nothing is known, so nothing is down."""
     b = snapshot.brokers
     if b.empty or "alive" not in b.columns:
         return set()
     out: set[int] = set()
+    listed: set[int] = set()
     for bid, alive in zip(b["broker_id"], b["alive"], strict=True):
+        listed.add(int(bid))
         if alive is None or _isnan(alive) or alive is pd.NA:
             continue
         if not bool(alive):
             out.add(int(bid))
-    return out
+    return out | (known_broker_ids(snapshot) - listed)
 
 
 def effective_isr(isr: Sequence[int], down: AbstractSet[int]) -> tuple[int, ...]:
-    """The ISR as it stands once the controller has fenced the ``down`` brokers.
+    """THE definition of "in sync" for every guard and the planner: the ISR members not known down.
 
-    Why: metadata keeps a crashed broker in the ISR until its session expires. Counting that stale
-    member as in sync would let a guard believe a wipe is safe when the copy it relies on is gone,
-    so guards judge on this view. It mirrors what the controller does on fencing: a fenced broker
-    leaves the ISR unless it is the last member (the partition then goes offline keeping it) -- so
-    the live members, or, when none is live, every member unchanged (any of them may hold the last
-    copy, and wiping it would be data loss).
+    Why one definition: the planner used to trust the ISR as listed while the validator dropped
+    brokers it knew were down, so with a second broker down 5-10 % of fuzzed drain moves were
+    planned and then refused, and the whole drain with them (issue 14, defect 1).
+    Why "not down": metadata keeps a crashed broker in the ISR until its session expires, and the
+    controller keeps the last member listed even after fencing it. Either way the copy sits on a
+    broker that is not serving: it can neither feed a new replica nor be counted on to survive
+    (issue 14, defect 2). The result may be empty -- the partition has no live in-sync copy.
+    ``removal_impact`` still treats removing a *listed* member of such an ISR as losing a copy
+    (its disk may hold the last one), so an empty result never makes a wipe look safe.
     """
-    live = tuple(b for b in isr if b not in down)
-    return live if live else tuple(isr)
+    return tuple(b for b in isr if b not in down)
 
 
 def _names(keys: Iterable[PartitionKey], limit: int = _MAX_NAMES_IN_MESSAGE) -> str:
@@ -308,12 +314,19 @@ def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[
         else:
             for rack, was, now in rack_concentration_increase(current, new, rack_of):
                 out.append(f"{name}: rack {rack!r} would hold {now} replicas (had {was}); a rack may not gain a second")
-        isr = effective_isr(table.isr(row), down)
+        listed = table.isr(row)
+        isr = effective_isr(listed, down)
         if not set(isr) & set(new):
-            out.append(
-                f"{name}: no current in-sync replica remains (ISR {list(isr)}, new replicas {list(new)}); "
-                "the last in-sync copy would be removed"
-            )
+            if listed and not isr:
+                out.append(
+                    f"{name}: no live in-sync replica: every ISR member ({list(listed)}) is down, so no copy "
+                    "can be trusted to feed the new replicas or to survive the move"
+                )
+            else:
+                out.append(
+                    f"{name}: no current in-sync replica remains (ISR {list(isr)}, new replicas {list(new)}); "
+                    "the last in-sync copy would be removed"
+                )
     return out
 
 
@@ -337,13 +350,14 @@ def assert_plan_safe(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> No
 class RemovalImpact:
     """What losing ``brokers`` right now would do, judged on the current ISR.
 
-    ``offline``: partitions whose every in-sync replica is on the removed brokers (they go
-    offline; with unclean election disabled they stay offline until a removed broker returns, and
-    a wiped broker never returns). ``under_min_isr``: partitions that keep some in-sync replica
-    but fewer than ``min.insync.replicas`` (acks=all producers start failing). Both list only
-    partitions whose ISR actually loses a member. ``leaderships``: partitions currently led by a
-    removed broker (they need a leader election). Judged on ``effective_isr``: other brokers the
-    snapshot knows are down do not count as in sync even where stale metadata still lists them
+    ``offline``: partitions where a removed broker holds a listed in-sync copy and no live
+    in-sync copy stays elsewhere -- a down broker never holds the surviving copy (they go or stay
+    offline; with unclean election disabled until a removed broker returns, and a wiped broker
+    never returns). ``under_min_isr``: partitions whose live ISR loses a member and keeps some,
+    but fewer than ``min.insync.replicas`` (acks=all producers start failing).
+    ``leaderships``: partitions currently led by a removed broker (they need a leader election).
+    Judged on ``effective_isr`` (THE definition of in sync: listed and not down); brokers the
+    snapshot knows are down do not count even where stale metadata still lists them
     (``stale_isr_brokers`` names them).
     """
 
@@ -388,20 +402,20 @@ def removal_impact(snapshot: ClusterSnapshot, broker_ids: Iterable[int]) -> Remo
     for i, raw_isr in enumerate(table.raw_isr):
         if leaders[i] in removed:
             leaderships += 1
-        if raw_isr is None or _isnan(raw_isr) or removed.isdisjoint(raw_isr):
-            continue
+        if removed.isdisjoint(raw_isr):
+            continue  # the removed brokers hold no listed in-sync copy of this partition
         listed = table.isr(i)
-        isr = effective_isr(listed, down) if down else listed
+        isr = effective_isr(listed, down)
         stale.update(b for b in listed if b in down and b not in removed)
-        if removed.isdisjoint(isr):
-            continue  # e.g. a crashed broker only stale metadata still lists: wiping it loses no in-sync copy
-        remaining = [b for b in isr if b not in removed]
-        lost += len(isr) - len(remaining)
-        key = table.key(i)
-        if not remaining:
-            offline.append(key)
-        elif len(remaining) < table.min_isr(i):
-            under.append(key)
+        surviving = [b for b in isr if b not in removed]
+        lost_now = len(isr) - len(surviving)
+        lost += lost_now
+        if not surviving:
+            # Removed brokers hold a listed in-sync copy and no live one is left elsewhere (a down
+            # broker never holds the surviving copy): wiping them may destroy the last copy.
+            offline.append(table.key(i))
+        elif lost_now and len(surviving) < table.min_isr(i):
+            under.append(table.key(i))
     return RemovalImpact(
         brokers=tuple(sorted(removed)),
         offline=sorted(offline),

@@ -54,6 +54,8 @@ from kafka_medic.safety import (
     PartitionKey,
     PartitionTable,
     brokers_without_online_log_dir,
+    down_broker_ids,
+    effective_isr,
     in_flight_reassignments,
     known_broker_ids,
     racks_of,
@@ -401,6 +403,24 @@ def _no_target_reason(
     return text
 
 
+def _no_isr_reason(listed: tuple[int, ...], isr: tuple[int, ...], down: set[int]) -> str:
+    """Why a partition may not move: no live in-sync replica would stay (``effective_isr``)."""
+    if not listed:
+        return "partition has no in-sync replica (offline); moving it would copy nothing"
+    if not isr:
+        gone = sorted(set(listed) & down)
+        return (
+            f"no live in-sync replica: the ISR {list(listed)} lists only brokers that are down ({gone}); "
+            "moving it would copy nothing and could drop the last in-sync copy"
+        )
+    stale = sorted(set(listed) & down)
+    also = f" (the ISR also lists {stale}, which are down and do not count)" if stale else ""
+    return (
+        f"every live in-sync replica ({list(isr)}) is on a drained broker{also}; moving them would remove "
+        "the last in-sync copy"
+    )
+
+
 # ----------------------------------------------------------------------------------------------
 # Public API
 # ----------------------------------------------------------------------------------------------
@@ -435,6 +455,7 @@ def plan_moves(
     counts, bytes_on, disk = _broker_loads(snapshot, table)
     pool = _Pool(scope.receivers, rack_of, counts, bytes_on, disk, scope.max_replicas, scope.max_disk)
     in_flight = in_flight_reassignments(snapshot)
+    down = down_broker_ids(snapshot)
 
     def order(i: int) -> tuple[float, str, int]:
         t, p = key = table.key(i)
@@ -449,16 +470,10 @@ def plan_moves(
         if key in in_flight:
             unplaceable.append(Unplaceable(*key, "a reassignment is already in progress for this partition"))
             continue
-        isr = table.isr(i)
+        listed = table.isr(i)
+        isr = effective_isr(listed, down)
         if not any(b in isr for b in reps if b not in drained):
-            if not isr:
-                why = "partition has no in-sync replica (offline); moving it would copy nothing"
-            else:
-                why = (
-                    f"every in-sync replica ({list(isr)}) is on a drained broker; moving them would remove "
-                    "the last in-sync copy"
-                )
-            unplaceable.append(Unplaceable(*key, why))
+            unplaceable.append(Unplaceable(*key, _no_isr_reason(listed, isr, down)))
             continue
         size = sizes[key]
         size_b = 0.0 if math.isnan(size) else size
