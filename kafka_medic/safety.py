@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from kafka_medic.errors import ConfigError, SafetyError
+from kafka_medic.policy import DEFAULT_MOVE_MAX_DISK_USAGE
 from kafka_medic.snapshot import ClusterSnapshot
 
 PartitionKey = tuple[str, int]
@@ -93,6 +94,27 @@ def rack_concentration_increase(
 def would_reduce_rf(old: Sequence[int], new: Sequence[int]) -> bool:
     """True if the new list keeps fewer distinct replicas than the old one."""
     return len(set(new)) < len(set(old))
+
+
+def rack_aware(rack_of: Mapping[int, str | None]) -> bool:
+    """True when some broker has a rack: AZ spread is then a rule every move must keep."""
+    return any(r is not None for r in rack_of.values())
+
+
+def rackless_brokers(rack_of: Mapping[int, str | None]) -> set[int]:
+    """Brokers that may not receive a replica because their AZ is unknown (issue 14, defect 5).
+
+    The rule: in a rack-aware cluster (some broker has a rack), a broker without one never
+    receives a replica -- the planner does not pick it and ``validate_plan`` refuses a move onto it.
+    Why refuse rather than count it as an AZ of its own: it sits in some real AZ, and with RF 3
+    over 3 AZs that AZ always holds another replica of the partition, so "its own rack" let moves
+    put two replicas in one AZ while passing as rack-safe. Unknown must read as unsafe. Its existing
+    replicas may stay or be moved away (that only removes an unknown), and in a cluster where no
+    broker has a rack there is no AZ spread to keep, so nothing is refused there.
+    """
+    if not rack_aware(rack_of):
+        return set()
+    return {b for b, r in rack_of.items() if r is None}
 
 
 def known_broker_ids(snapshot: ClusterSnapshot) -> set[int]:
@@ -240,6 +262,88 @@ def brokers_without_online_log_dir(snapshot: ClusterSnapshot) -> set[int]:
     return has_dirs - has_online
 
 
+def log_dir_space(snapshot: ClusterSnapshot) -> dict[int, list[tuple[float, float]]]:
+    """Broker -> [(total_bytes, used_bytes)] of each online log dir, in path order.
+
+    Only brokers whose every online dir reports its size: for the others capacity is unknown and
+    is not checked (documented on the requests). Offline dirs hold nothing new and are left out.
+    """
+    ld = snapshot.log_dirs
+    if ld is None or ld.empty:
+        return {}
+    # Numbers may arrive as text (the snapshot accepts the health rules' convention): read as numbers.
+    ids = pd.to_numeric(ld["broker_id"], errors="coerce").tolist()
+    total = pd.to_numeric(ld["total_bytes"], errors="coerce").tolist()
+    usable = pd.to_numeric(ld["usable_bytes"], errors="coerce").tolist()
+    paths = ld["path"].tolist() if "path" in ld.columns else [""] * len(ld)
+    out: dict[int, list[tuple[str, float, float]]] = {}
+    unknown: set[int] = set()
+    for b, err, path, t, u in zip(ids, ld["error"].tolist(), paths, total, usable, strict=True):
+        if not (err is None or _isnan(err)):
+            continue
+        b = int(b)
+        if math.isnan(t) or math.isnan(u) or t <= 0:
+            unknown.add(b)
+            continue
+        out.setdefault(b, []).append((str(path), float(t), float(t) - float(u)))
+    return {b: [(t, used) for _p, t, used in sorted(d)] for b, d in sorted(out.items()) if b not in unknown}
+
+
+def worst_fit(dirs: Sequence[tuple[float, float]], size: float, max_disk_usage: float) -> int | None:
+    """The log dir a new replica of ``size`` bytes is counted on: the online dir with the most room
+    under ``max_disk_usage`` (first such dir on a tie); None when even that one cannot take it.
+
+    ``dirs`` are (total, used) pairs. A replica lives in exactly one dir, so room is per dir, never
+    summed over a broker's dirs (issue 14, defect 3).
+    """
+    best, best_room = None, -math.inf
+    for i, (total, used) in enumerate(dirs):
+        room = max_disk_usage * total - used
+        if room > best_room:
+            best, best_room = i, room
+    if best is None or dirs[best][1] + size > max_disk_usage * dirs[best][0]:
+        return None
+    return best
+
+
+def first_misfit(
+    dirs: Sequence[tuple[float, float]], sizes: Sequence[float], max_disk_usage: float
+) -> tuple[int, list[tuple[float, float]]] | None:
+    """Pack ``sizes`` (already sorted largest first) onto ``dirs`` by ``worst_fit``; return the index
+    of the first size that fits nowhere and the dirs as they were then, or None when all fit.
+
+    Why worst-fit, largest first: it is the packing the planner builds (it places partitions largest
+    first, each on the emptiest dir) and the one ``validate_plan`` re-checks, so the two agree.
+    Kafka itself picks a new replica's dir by partition count, not by free space; the reassignment
+    does not pin dirs, so this is the best packing, not a promise of Kafka's choice.
+    """
+    state = list(dirs)
+    for k, size in enumerate(sizes):
+        i = worst_fit(state, size, max_disk_usage)
+        if i is None:
+            return k, state
+        state[i] = (state[i][0], state[i][1] + size)
+    return None
+
+
+def partition_size_map(snapshot: ClusterSnapshot, keys: Sequence[PartitionKey]) -> dict[PartitionKey, float]:
+    """(topic, partition) -> size in bytes, NaN when no replica reports a size.
+
+    The size of a partition is its largest known replica: followers copy the leader, so the
+    biggest replica is what a new replica will have to fetch (a lagging or freshly added
+    replica under-reports).
+    """
+    if not keys:
+        return {}
+    r = snapshot.replicas
+    if r.empty or "size_bytes" not in r.columns:
+        return dict.fromkeys(keys, math.nan)
+    by_partition = r.groupby(["topic", "partition"], sort=False)["size_bytes"].max()
+    wanted = pd.MultiIndex.from_tuples(list(keys), names=["topic", "partition"])
+    values = by_partition.reindex(wanted).to_numpy(dtype=float)
+    return dict(zip(keys, values.tolist(), strict=True))
+
+
 def in_flight_reassignments(snapshot: ClusterSnapshot) -> set[PartitionKey]:
     r = snapshot.reassignments
     if r is None or r.empty:
@@ -252,7 +356,9 @@ def in_flight_reassignments(snapshot: ClusterSnapshot) -> set[PartitionKey]:
 # ----------------------------------------------------------------------------------------------
 
 
-def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[str]:
+def validate_plan(
+    snapshot: ClusterSnapshot, moves: Iterable[MoveLike], *, max_disk_usage: float | None = None
+) -> list[str]:
     """Every reason this reassignment is unsafe to submit now; [] means safe.
 
     Checks per move: the partition exists and appears once in the plan; the plan is not stale
@@ -263,7 +369,15 @@ def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[
     persist, not grow); at least one current in-sync replica stays in the list (otherwise the new
     replicas have nobody in sync to copy from and the partition could go offline) -- judged on
     ``effective_isr``, so a crashed broker still listed in a stale ISR does not count.
+    In a rack-aware cluster no target may lack a rack (``rackless_brokers``). Per target broker,
+    the replicas it would receive must fit its online log dirs, each dir at most
+    ``max_disk_usage`` full (default: the policy's ``move_max_disk_usage``; pass the request's own
+    ceiling to check a plan made with another), packed as ``first_misfit`` packs them; brokers
+    whose dir sizes are unknown are not checked.
     """
+    ceiling = DEFAULT_MOVE_MAX_DISK_USAGE if max_disk_usage is None else max_disk_usage
+    if not 0 < ceiling <= 1:
+        raise ConfigError(f"max_disk_usage must be in (0, 1], got {ceiling!r}")
     table = PartitionTable.from_snapshot(snapshot)
     rack_of = racks_of(snapshot)
     alive = snapshot.alive_broker_ids if not snapshot.brokers.empty else set()
@@ -271,8 +385,10 @@ def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[
     no_log_dir = brokers_without_online_log_dir(snapshot)
     in_flight = in_flight_reassignments(snapshot)
     down = down_broker_ids(snapshot)
+    no_rack = rackless_brokers({**rack_of, **dict.fromkeys(known - set(rack_of))})
     seen: set[PartitionKey] = set()
     out: list[str] = []
+    incoming: dict[int, list[tuple[PartitionKey, str]]] = {}
     move_list = list(moves)
     rows = table.rows([(str(m.topic), int(m.partition)) for m in move_list])
     for m, row in zip(move_list, rows, strict=True):
@@ -308,6 +424,13 @@ def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[
                 out.append(f"{name}: target broker {b} is not alive")
             elif b in no_log_dir:
                 out.append(f"{name}: target broker {b} has every log dir offline")
+            elif b in no_rack:
+                out.append(
+                    f"{name}: target broker {b} has no rack in a rack-aware cluster; its AZ is unknown, so "
+                    "AZ spread cannot be kept"
+                )
+            else:
+                incoming.setdefault(b, []).append((key, name))
         before, after = rack_spread(current, rack_of), rack_spread(new, rack_of)
         if after < before:
             out.append(f"{name}: rack spread reduced from {before} to {after} racks ({list(current)} -> {list(new)})")
@@ -327,7 +450,41 @@ def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[
                     f"{name}: no current in-sync replica remains (ISR {list(isr)}, new replicas {list(new)}); "
                     "the last in-sync copy would be removed"
                 )
+    out.extend(_capacity_violations(snapshot, incoming, ceiling))
     return out
+
+
+def _capacity_violations(
+    snapshot: ClusterSnapshot, incoming: Mapping[int, list[tuple[PartitionKey, str]]], ceiling: float
+) -> list[str]:
+    """Targets whose incoming replicas do not fit their log dirs (see ``first_misfit``)."""
+    space = log_dir_space(snapshot)
+    checked = {b: got for b, got in incoming.items() if b in space}
+    if not checked:
+        return []
+    sizes = partition_size_map(snapshot, sorted({key for got in checked.values() for key, _n in got}))
+    out: list[str] = []
+    for b, got in sorted(checked.items()):
+        ordered = sorted(got, key=lambda kn: (-_known(sizes[kn[0]]), kn[0]))
+        misfit = first_misfit(space[b], [_known(sizes[key]) for key, _n in ordered], ceiling)
+        if misfit is None:
+            continue
+        k, dirs = misfit
+        room = max(ceiling * t - used for t, used in dirs)
+        out.append(
+            f"{ordered[k][1]}: target broker {b} cannot hold it: with the {k} larger replica(s) it also "
+            f"receives, no online log dir keeps {_gb(_known(sizes[ordered[k][0]]))} under "
+            f"max_disk_usage={ceiling:g} (most room left in one dir: {_gb(max(room, 0.0))})"
+        )
+    return out
+
+
+def _known(size: float) -> float:
+    return 0.0 if math.isnan(size) else size
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.2f} GB"
 
 
 def assert_plan_safe(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> None:

@@ -9,29 +9,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-import pandas as pd
-
 from kafka_medic.planner.models import Move, PlanCost
-from kafka_medic.safety import PartitionKey, PartitionTable, racks_of
+from kafka_medic.safety import PartitionKey, PartitionTable, partition_size_map, racks_of
 from kafka_medic.snapshot import ClusterSnapshot
 
 
 def partition_sizes(snapshot: ClusterSnapshot, keys: Sequence[PartitionKey]) -> dict[PartitionKey, float]:
     """(topic, partition) -> size in bytes, NaN when no replica reports a size.
 
-    The size of a partition is its largest known replica: followers copy the leader, so the
-    biggest replica is what a new replica will have to fetch (a lagging or freshly added
-    replica under-reports).
+    The size of a partition is its largest known replica (see ``safety.partition_size_map``, the
+    one implementation the planner, the cost and the validator's capacity check share).
     """
-    if not keys:
-        return {}
-    r = snapshot.replicas
-    if r.empty or "size_bytes" not in r.columns:
-        return dict.fromkeys(keys, math.nan)
-    by_partition = r.groupby(["topic", "partition"], sort=False)["size_bytes"].max()
-    wanted = pd.MultiIndex.from_tuples(list(keys), names=["topic", "partition"])
-    values = by_partition.reindex(wanted).to_numpy(dtype=float)
-    return dict(zip(keys, values.tolist(), strict=True))
+    return partition_size_map(snapshot, keys)
 
 
 def compute_cost(

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kafka_medic.errors import SafetyError
+from kafka_medic.policy import DEFAULT_MOVE_MAX_DISK_USAGE
 
 
 def _sorted_unique(ids: list[int]) -> list[int]:
@@ -42,17 +43,23 @@ class DrainRequest(BaseModel):
         description="A receiving broker may hold at most this many replicas afterwards (None: no cap).",
     )
     max_disk_usage: float = Field(
-        0.85,
+        DEFAULT_MOVE_MAX_DISK_USAGE,
         gt=0,
         le=1,
-        description="A receiving broker's disk use (used + incoming bytes) / total must stay at or below "
-        "this share. Only checked where log-dir and partition sizes are known.",
+        description="Each log dir of a receiving broker must stay at or below this share of its size "
+        "(used + incoming bytes; a replica lives in one dir, so free space is never summed over dirs). "
+        "Only checked where log-dir and partition sizes are known.",
     )
 
     @field_validator("brokers", "exclude")
     @classmethod
     def _normalise(cls, ids: list[int]) -> list[int]:
         return _sorted_unique(ids)
+
+    @property
+    def disk_ceiling(self) -> float:
+        """The per-log-dir ceiling in force (``validate_plan(..., max_disk_usage=...)`` takes it)."""
+        return self.max_disk_usage
 
 
 class ReplaceRequest(BaseModel):
@@ -64,12 +71,17 @@ class ReplaceRequest(BaseModel):
     old_broker: int = Field(..., description="Broker id whose replicas move (may be dead).")
     new_broker: int = Field(..., description="Alive broker id that takes over every replica of the old broker.")
     max_disk_usage: float | None = Field(
-        None,
+        DEFAULT_MOVE_MAX_DISK_USAGE,
         gt=0,
         le=1,
-        description="Optional disk-use ceiling for the new broker, as for a drain. None: not checked (a "
-        "replacement normally runs on the same hardware as the broker it replaces).",
+        description="Each log dir of the new broker must stay at or below this share of its size, as for a "
+        "drain. None: the default ceiling (a replacement is never planned without a disk check).",
     )
+
+    @property
+    def disk_ceiling(self) -> float:
+        """The ceiling in force (None, as older stored requests carry it, means the default)."""
+        return DEFAULT_MOVE_MAX_DISK_USAGE if self.max_disk_usage is None else self.max_disk_usage
 
 
 PlanRequest = Annotated[DrainRequest | ReplaceRequest, Field(discriminator="kind")]

@@ -175,7 +175,7 @@ def check_plan(case: Case, req: DrainRequest, plan: Plan) -> None:
             assert counts[b] <= req.max_replicas_per_broker
         if b in case.disk_total:
             assert case.disk_used[b] + bytes_in[b] <= req.max_disk_usage * case.disk_total[b] + 1e-6
-    assert validate_plan(case.snapshot, plan.moves) == []
+    assert validate_plan(case.snapshot, plan.moves, max_disk_usage=req.max_disk_usage) == []
 
 
 def brute_force_has_target(case: Case, req: DrainRequest, plan: Plan, topic: str, partition: int) -> bool:
