@@ -338,6 +338,8 @@ def partition_size_map(snapshot: ClusterSnapshot, keys: Sequence[PartitionKey]) 
     r = snapshot.replicas
     if r.empty or "size_bytes" not in r.columns:
         return dict.fromkeys(keys, math.nan)
+    if 4 * len(keys) < len(r):  # a drain touches a few partitions of many: group only their topics' rows
+        r = r[r["topic"].isin({t for t, _p in keys})]
     by_partition = r.groupby(["topic", "partition"], sort=False)["size_bytes"].max()
     wanted = pd.MultiIndex.from_tuples(list(keys), names=["topic", "partition"])
     values = by_partition.reindex(wanted).to_numpy(dtype=float)

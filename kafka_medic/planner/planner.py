@@ -238,7 +238,17 @@ class _Pool:
         return self.max_replicas is not None and self.count[b] >= self.max_replicas
 
     def fits_disk(self, b: int, size: float) -> bool:
-        return b not in self.dirs or worst_fit(self.dirs[b], size, self.max_disk) is not None
+        """Would ``b``'s received replicas plus one of ``size`` pack onto its dirs (``first_misfit``)?
+
+        Exact and cheap: a replica no larger than any ``b`` already received is packed last by the
+        largest-first rule, so the current dir state decides; a larger one needs a re-pack.
+        """
+        if b not in self.dirs:
+            return True
+        got = self.incoming[b]
+        if not got or size <= min(got):
+            return worst_fit(self.dirs[b], size, self.max_disk) is not None
+        return self.fits_after(b, [*got, size]) is not None
 
     def fits_after(self, b: int, sizes: list[float]) -> list[tuple[float, float]] | None:
         """``b``'s dirs if it received exactly ``sizes`` (packed largest first), None if they do not fit."""
@@ -291,13 +301,19 @@ class _Pool:
         self.count[b] += sign
 
     def assign(self, b: int, size: float) -> None:
-        """Commit one replica of ``size`` bytes to ``b`` (largest-first order: worst-fit is exact)."""
-        self._add(b, size, 1)
-        self.incoming[b].append(size)
+        """Commit one replica of ``size`` bytes to ``b`` (``fits_disk`` said it fits)."""
+        got = self.incoming[b]
         if b in self.dirs:
-            i = worst_fit(self.dirs[b], size, self.max_disk)
-            if i is not None:
+            if not got or size <= min(got):
+                i = worst_fit(self.dirs[b], size, self.max_disk)
+                assert i is not None, "assign() after fits_disk() said no"
                 self.dirs[b][i] = (self.dirs[b][i][0], self.dirs[b][i][1] + size)
+            else:
+                packed = self.fits_after(b, [*got, size])
+                assert packed is not None, "assign() after fits_disk() said no"
+                self.dirs[b] = packed
+        self._add(b, size, 1)
+        got.append(size)
         self._touch(b)
 
     def move(self, src: int, dst: int, size: float, src_dirs: list[tuple[float, float]] | None,
@@ -328,15 +344,25 @@ def _broker_loads(snapshot: ClusterSnapshot, table: PartitionTable) -> tuple[dic
     bytes_on: dict[int, float] = {}
     if not r.empty:
         ids = r["broker_id"].to_numpy(dtype=np.int64)
-        found, n = np.unique(ids, return_counts=True)
-        counts = dict(zip(found.tolist(), n.tolist(), strict=True))
+        # Ids are validated non-negative; bincount over them is ~10x faster than np.unique at
+        # 3M replicas. Sparse huge ids (e.g. 1001000000) are first mapped to 0..n-1.
+        found: np.ndarray | None = None
+        dense = ids
+        if ids.max() > 4 * len(ids) + 100_000:
+            found, dense = np.unique(ids, return_inverse=True)
+        n = np.bincount(dense)
+        has = np.flatnonzero(n)
+        names = has if found is None else found[has]
+        counts = dict(zip(names.tolist(), n[has].tolist(), strict=True))
         if "size_bytes" in r.columns:
             sizes = r["size_bytes"].to_numpy(dtype=np.float64)
             known = ~np.isnan(sizes)
             if known.any():
-                sums = np.bincount(ids[known], weights=sizes[known])
-                has = np.unique(ids[known])
-                bytes_on = dict(zip(has.tolist(), sums[has].tolist(), strict=True))
+                sums = np.bincount(dense[known], weights=sizes[known], minlength=len(n))
+                with_size = np.bincount(dense[known], minlength=len(n)) > 0
+                idx = np.flatnonzero(with_size)
+                names = idx if found is None else found[idx]
+                bytes_on = dict(zip(names.tolist(), sums[idx].tolist(), strict=True))
     elif len(table):
         flat = np.fromiter((b for reps in table.raw_replicas for b in reps), dtype=np.int64)
         found, n = np.unique(flat, return_counts=True)
@@ -434,14 +460,17 @@ def _better(to_bytes: float, to_count: int, from_bytes: float, from_count: int, 
 class _Repair:
     """The repair pass of the module docstring, over the jobs the greedy placed."""
 
-    def __init__(self, pool: _Pool, jobs: list[_Job]) -> None:
+    def __init__(self, pool: _Pool) -> None:
         self.pool = pool
+        self.jobs: list[_Job] = []
         self.on: dict[int, list[_Job]] = {b: [] for b in pool.bytes_in}
-        for j in jobs:
-            self.on[j.broker].append(j)
         self.rack_members: dict[str | None, list[int]] = {}
         for b in sorted(pool.bytes_in):
             self.rack_members.setdefault(pool.rack_of.get(b), []).append(b)
+
+    def add(self, job: _Job) -> None:
+        self.jobs.append(job)
+        self.on[job.broker].append(job)
 
     def run(self) -> None:
         for rack, members in self.rack_members.items():
@@ -662,7 +691,9 @@ def plan_moves(
         rack_of.setdefault(b, None)  # dead brokers missing from the frame: rack unknown
 
     drained = scope.drained
-    rows = [i for i, reps in enumerate(table.raw_replicas) if not drained.isdisjoint(reps)]
+    # C-level map over the cells: ~0.13 s at 1M partitions, where a Python loop took ~0.33 s.
+    untouched = np.fromiter(map(drained.isdisjoint, table.raw_replicas), dtype=bool, count=len(table))
+    rows = np.flatnonzero(~untouched).tolist()
     keys: list[PartitionKey] = [table.key(i) for i in rows]
     row_of: dict[PartitionKey, int | None] = dict(zip(keys, rows, strict=True))
     sizes = partition_sizes(snapshot, keys)
@@ -679,31 +710,49 @@ def plan_moves(
 
     placed: list[tuple[PartitionKey, tuple[int, ...], set[int]]] = []
     jobs: list[_Job] = []
-    unplaceable: list[Unplaceable] = []
+    refused: list[Unplaceable] = []
+    no_target: list[tuple[int, PartitionKey, tuple[int, ...], float]] = []
     for i in sorted(rows, key=order):
         key = table.key(i)
         reps = table.replicas(i)
         if key in in_flight:
-            unplaceable.append(Unplaceable(*key, "a reassignment is already in progress for this partition"))
+            refused.append(Unplaceable(*key, "a reassignment is already in progress for this partition"))
             continue
         listed = table.isr(i)
         isr = effective_isr(listed, down)
         if not any(b in isr for b in reps if b not in drained):
-            unplaceable.append(Unplaceable(*key, _no_isr_reason(listed, isr, down)))
+            refused.append(Unplaceable(*key, _no_isr_reason(listed, isr, down)))
             continue
         size = sizes[key]
-        size_b = 0.0 if math.isnan(size) else size
-        chosen, failed = _place(pool, reps, drained, size_b)
-        if failed is not None:
-            unplaceable.append(Unplaceable(*key, _no_target_reason(pool, scope, reps, chosen, failed, size_b)))
-            continue
-        members = {chosen.get(pos, b) for pos, b in enumerate(reps)}
-        for pos, b in chosen.items():
-            pool.assign(b, size_b)
-            jobs.append(_Job(key, pos, size_b, b, members))
-        placed.append((key, reps, members))
+        no_target.append((i, key, reps, 0.0 if math.isnan(size) else size))
 
-    _Repair(pool, jobs).run()
+    # Place largest first; the repair may free room (a cap or a dir) that a partition found full,
+    # so retry those until a round places nothing: what stays unplaceable has no target even
+    # against the plan's final loads.
+    repair = _Repair(pool)
+    while no_target:
+        left: list[tuple[int, PartitionKey, tuple[int, ...], float]] = []
+        for item in no_target:
+            _i, key, reps, size_b = item
+            chosen, failed = _place(pool, reps, drained, size_b)
+            if failed is not None:
+                left.append(item)
+                continue
+            members = {chosen.get(pos, b) for pos, b in enumerate(reps)}
+            for pos, b in chosen.items():
+                pool.assign(b, size_b)
+                repair.add(_Job(key, pos, size_b, b, members))
+            placed.append((key, reps, members))
+        repair.run()
+        if len(left) == len(no_target):
+            break
+        no_target = left
+    unplaceable = refused
+    for _i, key, reps, size_b in no_target:
+        chosen, failed = _place(pool, reps, drained, size_b)
+        assert failed is not None  # the last round placed nothing and nothing changed since
+        unplaceable.append(Unplaceable(*key, _no_target_reason(pool, scope, reps, chosen, failed, size_b)))
+    jobs = repair.jobs
     target: dict[tuple[PartitionKey, int], int] = {(j.key, j.pos): j.broker for j in jobs}
     moves = [
         Move(key[0], key[1], reps, tuple(target.get((key, pos), b) for pos, b in enumerate(reps)))
