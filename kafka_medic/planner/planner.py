@@ -45,7 +45,11 @@ Design (and why):
 
       heaviest <= B_R / n_R + s_max <= LB_R + s_max <= 2 * LB_R,  LB_R = max(B_R / n_R, s_max),
 
-  and ``LB_R`` is a lower bound for ANY plan that sends those replicas to R. When sizes are equal
+  and ``LB_R`` is a lower bound for ANY plan that sends those replicas to R. Sharper, from the
+  repair's stopping rule (no replica can move to a receiver it would leave lighter than the giver):
+  for every sized replica j on the heaviest receiver, heaviest <= (B_R + (n_R - 1 - k_j) * s_j) /
+  (n_R - k_j), i.e. within its smallest replica of the rack average when k_j = 0; a heaviest
+  receiver holding a single replica is optimal (its load is that replica). When sizes are equal
   or unknown, the replicas received per receiver of a rack are spread as evenly as the rack's
   constraints allow (the least possible max - min: +-1 whenever +-1 fits, 0 when 0 fits), which
   the greedy alone missed where receivers already held some partitions (issue 14, defect 7).
