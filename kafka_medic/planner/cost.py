@@ -48,6 +48,7 @@ def compute_cost(
     per_in: dict[int, int] = {}
     per_bytes: dict[int, float] = {}
     per_out: dict[int, int] = {}
+    per_source: dict[int, float] = {}
     for m in moves:
         added = m.added
         removed = m.removed
@@ -62,13 +63,19 @@ def compute_cost(
         size_b = size if known else 0.0
         row = rows.get(key)
         source_racks: set[str] = set()
+        source: int | None = None
         if row is not None:
             leader = table.leader(row)
             if leader >= 0 and leader in alive:
+                source = leader
                 lr = rack_of.get(leader)
                 source_racks = {lr} if lr is not None else set()
             else:
-                source_racks = {r for b in table.isr(row) if b in alive and (r := rack_of.get(b)) is not None}
+                live = [b for b in table.isr(row) if b in alive]
+                source = next((b for b in table.replicas(row) if b in live), None)  # the next leader
+                source_racks = {r for b in live if (r := rack_of.get(b)) is not None}
+        if source is not None:
+            per_source[source] = per_source.get(source, 0.0) + size_b * len(added)
         for b in added:
             replicas_moved += 1
             if not known:
@@ -91,6 +98,7 @@ def compute_cost(
         per_broker_out=dict(sorted(per_out.items())),
         unknown_size_replicas=unknown,
         preferred_leader_changes=leader_changes,
+        per_source_bytes_out=dict(sorted(per_source.items())),
     )
 
 

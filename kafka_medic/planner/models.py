@@ -8,6 +8,7 @@ thousand, pickles for Prefect results and converts to JSON with ``to_dict``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -160,6 +161,9 @@ class PlanCost:
     per_broker_out: dict[int, int] = field(default_factory=dict)
     unknown_size_replicas: int = 0
     preferred_leader_changes: int = 0
+    # Bytes each source broker sends (the partition's alive leader, else the first live in-sync
+    # replica: whoever will lead); partitions with no live source are not counted.
+    per_source_bytes_out: dict[int, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -172,6 +176,7 @@ class PlanCost:
             "per_broker_out": {str(k): v for k, v in self.per_broker_out.items()},
             "unknown_size_replicas": self.unknown_size_replicas,
             "preferred_leader_changes": self.preferred_leader_changes,
+            "per_source_bytes_out": {str(k): v for k, v in self.per_source_bytes_out.items()},
         }
 
     @classmethod
@@ -186,7 +191,79 @@ class PlanCost:
             per_broker_out={int(k): int(v) for k, v in d.get("per_broker_out", {}).items()},
             unknown_size_replicas=int(d.get("unknown_size_replicas", 0)),
             preferred_leader_changes=int(d.get("preferred_leader_changes", 0)),
+            per_source_bytes_out={int(k): float(v) for k, v in d.get("per_source_bytes_out", {}).items()},
         )
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """What a plan or a broker replacement costs in bytes, dollars and time (see
+    ``kafka_medic.planner.estimate``). Plain data for decisions, approval forms, audit and artifacts.
+
+    ``eta_s``: copying time at the replication throttle, set by the busiest broker -- the one that
+    receives, or sends, the most bytes (Kafka throttles each broker's follower and leader traffic
+    at the rate). A floor: the copy runs at the throttle at best; instance start-up and catch-up
+    on new writes are not included. ``dollars``: ``cross_az_bytes`` at ``price_per_gb`` (GB =
+    10^9 bytes, a few % above a per-GiB price: the safe side of an estimate). ``not_copied``:
+    partitions left out (a drain's unplaceable ones; a replacement's partitions with no live
+    in-sync replica to copy from). Replicas of unknown size count 0 bytes and are tallied in
+    ``unknown_size_replicas`` so a 0 is never mistaken for "free".
+    """
+
+    what: str
+    replicas: int
+    bytes_moved: float
+    cross_az_bytes: float
+    dollars: float
+    eta_s: float
+    bottleneck: str
+    price_per_gb: float
+    throttle_bytes_per_sec: float
+    receivers: int = 0
+    unknown_size_replicas: int = 0
+    not_copied: int = 0
+
+    def summary(self) -> str:
+        text = (
+            f"{self.what}: {human_bytes(self.bytes_moved)} to copy ({human_bytes(self.cross_az_bytes)} cross-AZ, "
+            f"${self.dollars:,.2f} at ${self.price_per_gb:g}/GB), ~{human_duration(self.eta_s)} at "
+            f"{human_bytes(self.throttle_bytes_per_sec)}/s per broker ({self.bottleneck})"
+        )
+        if self.unknown_size_replicas:
+            text += f"; {self.unknown_size_replicas} replicas of unknown size counted as 0"
+        if self.not_copied:
+            text += f"; {self.not_copied} partitions cannot be copied"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CostEstimate:
+        return cls(**{name: d[name] for name in cls.__dataclass_fields__ if name in d})
+
+
+def human_bytes(n: float) -> str:
+    """1.29 TB, 735.0 GB, 12.3 MB, 512 B (powers of 10, as disk and transfer prices are quoted)."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}" if unit == "TB" else f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def human_duration(seconds: float) -> str:
+    """2 d 3 h, 7 h 8 min, 4 min 10 s, 35 s."""
+    s = math.ceil(seconds)
+    days, rest = divmod(s, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
 
 
 @dataclass(frozen=True)
