@@ -317,13 +317,35 @@ def first_misfit(
     Kafka itself picks a new replica's dir by partition count, not by free space; the reassignment
     does not pin dirs, so this is the best packing, not a promise of Kafka's choice.
     """
+    k, state = _pack(dirs, sizes, max_disk_usage)
+    return None if k is None else (k, state)
+
+
+def packed(
+    dirs: Sequence[tuple[float, float]], sizes: Sequence[float], max_disk_usage: float
+) -> list[tuple[float, float]] | None:
+    """The dirs after ``first_misfit``'s packing of ``sizes`` (largest first), None if one does not fit."""
+    k, state = _pack(dirs, sizes, max_disk_usage)
+    return state if k is None else None
+
+
+def _pack(
+    dirs: Sequence[tuple[float, float]], sizes: Sequence[float], max_disk_usage: float
+) -> tuple[int | None, list[tuple[float, float]]]:
     state = list(dirs)
+    if len(state) == 1:  # the usual single data dir: a running sum decides, no search
+        total, used = state[0]
+        for k, size in enumerate(sizes):
+            if used + size > max_disk_usage * total:
+                return k, [(total, used)]
+            used += size
+        return None, [(total, used)]
     for k, size in enumerate(sizes):
         i = worst_fit(state, size, max_disk_usage)
         if i is None:
             return k, state
         state[i] = (state[i][0], state[i][1] + size)
-    return None
+    return None, state
 
 
 def partition_size_map(snapshot: ClusterSnapshot, keys: Sequence[PartitionKey]) -> dict[PartitionKey, float]:

@@ -88,10 +88,10 @@ from kafka_medic.safety import (
     brokers_without_online_log_dir,
     down_broker_ids,
     effective_isr,
-    first_misfit,
     in_flight_reassignments,
     known_broker_ids,
     log_dir_space,
+    packed,
     rackless_brokers,
     racks_of,
     worst_fit,
@@ -247,26 +247,21 @@ class _Pool:
         Exact and cheap: a replica no larger than any ``b`` already received is packed last by the
         largest-first rule, so the current dir state decides; a larger one needs a re-pack.
         """
-        if b not in self.dirs:
+        dirs = self.dirs.get(b)
+        if dirs is None:
             return True
+        if len(dirs) == 1:  # one dir: only the sum matters, whatever the order
+            return dirs[0][1] + size <= self.max_disk * dirs[0][0]
         got = self.incoming[b]
         if not got or size <= min(got):
-            return worst_fit(self.dirs[b], size, self.max_disk) is not None
+            return worst_fit(dirs, size, self.max_disk) is not None
         return self.fits_after(b, [*got, size]) is not None
 
     def fits_after(self, b: int, sizes: list[float]) -> list[tuple[float, float]] | None:
         """``b``'s dirs if it received exactly ``sizes`` (packed largest first), None if they do not fit."""
         if b not in self.base:
             return []
-        state = list(self.base[b])
-        ordered = sorted(sizes, reverse=True)
-        if first_misfit(state, ordered, self.max_disk) is not None:
-            return None
-        for size in ordered:
-            i = worst_fit(state, size, self.max_disk)
-            assert i is not None  # first_misfit just packed the same sizes the same way
-            state[i] = (state[i][0], state[i][1] + size)
-        return state
+        return packed(self.base[b], sorted(sizes, reverse=True), self.max_disk)
 
     def best(self, rack: str | None, taken: set[int], size: float) -> _Entry | None:
         """Least-loaded receiver in ``rack`` not in ``taken`` that has room for ``size`` bytes."""

@@ -9,13 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from kafka_medic.errors import ConfigError
 from kafka_medic.snapshot import ClusterSnapshot, explode_replicas
-
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+from tests.unit.test_planner_properties import SETTINGS
 
 
 def brokers(ids: list[int] | None = None, **column: list[Any]) -> pd.DataFrame:
