@@ -7,11 +7,15 @@ fewer copies. An operator choosing between replacing a dead broker (a fresh mach
 AZ re-fetches every replica the broker held) and draining it (its replicas are re-created on the
 other brokers) needs all three for both, side by side: ``compare_replace_vs_drain``.
 
-Measured shape (bench/RESULTS.md, issue 14): on the synthetic 200-broker / 100k-partition cluster
-both copy the same ~1.3 TB with the same ~65 % cross-AZ share (with one replica per AZ a new
-replica fetches in-zone only when the leader shares its AZ), so they cost the same; the drain
-spreads the copy over ~66 receivers of the AZ and finishes ~60x sooner at the same throttle, at
-the price of one broker fewer until the machine is back.
+Measured shape (``bench/bench_cost.py``, bench/RESULTS.md, issue 14): when broker 1 of the
+synthetic 200-broker / 100k-partition cluster fails, replacing it and draining it copy the same
+1.28 TB, all of it across AZs (RF 3 over 3 AZs: once the broker is gone its AZ holds no other
+copy, so every new replica in that AZ fetches from another), so both cost $25.69 at $0.02/GB; the
+drain spreads the copy over the AZ's 66 other brokers and takes ~2 h 29 min at 50 MB/s against
+~7 h 8 min, bounded by one sender that leads 447 GB after the failure (the synthetic layout gives
+all the partitions a broker leads one follower); with followers spread at random it takes ~10 min.
+The drain leaves one broker fewer until a machine is back, and a replacement also waits for the
+machine: neither is in the ETA.
 
 Pure functions of a snapshot and a ``HealthPolicy``; nothing here talks to Kafka or Prefect.
 """
