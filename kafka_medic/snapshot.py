@@ -30,6 +30,11 @@ Frames and their columns (one row per ...):
 ``controller`` (controller process whose metrics were scraped):
     node_id:int, metrics_ok:bool, active_controller_count:float, offline_partitions:float,
     fenced_brokers:float, active_brokers:float.
+
+``ClusterSnapshot`` checks the frames the planner and the guards read once, when it is built
+(``check_frames``), and refuses bad values with a one-line ``SnapshotError`` naming frame, row,
+column and value, instead of a pandas traceback deep in a guard or a silent wrong answer (issue
+14, defect 6). Vectorised over the flattened id lists: ~0.5 s at 1,000,000 partitions.
 """
 
 from __future__ import annotations
@@ -429,7 +434,10 @@ def check_frames(snapshot: ClusterSnapshot) -> ParsedPartitions | None:
     are missing where required or negative; replica/ISR cells that are not lists (None, NaN, a
     bare number), hold a missing or non-integer id, or list a broker twice; a partition listed in
     two rows; a broker listed in two rows; liveness other than True/False/unknown (e.g. "no");
-    sizes that are negative or infinite; a log dir with more usable than total bytes.
+    sizes that are negative or infinite; a log dir with more usable than total bytes. In the log-dir
+    frame numbers written as text are read as numbers and other text as unknown (the health rules'
+    convention for collectors that hand strings); metrics, EC2 and controller columns are the
+    rules' business and are not checked here.
     Returns the partitions' flattened id columns (None when there are no partitions).
     """
     where = _Where(snapshot.cluster)
