@@ -196,6 +196,7 @@ def _resolve(snapshot: ClusterSnapshot, request: DrainRequest | ReplaceRequest) 
 # ----------------------------------------------------------------------------------------------
 
 _Entry = tuple[float, int, float, int, int, int]  # (bytes in, received, bytes, replicas, broker, version)
+_Dirs = list[tuple[float, float]]  # a broker's online log dirs as (total, used)
 
 
 class _Pool:
@@ -308,15 +309,14 @@ class _Pool:
                 assert i is not None, "assign() after fits_disk() said no"
                 self.dirs[b][i] = (self.dirs[b][i][0], self.dirs[b][i][1] + size)
             else:
-                packed = self.fits_after(b, [*got, size])
-                assert packed is not None, "assign() after fits_disk() said no"
-                self.dirs[b] = packed
+                state = self.fits_after(b, [*got, size])
+                assert state is not None, "assign() after fits_disk() said no"
+                self.dirs[b] = state
         self._add(b, size, 1)
         got.append(size)
         self._touch(b)
 
-    def move(self, src: int, dst: int, size: float, src_dirs: list[tuple[float, float]] | None,
-             dst_dirs: list[tuple[float, float]] | None) -> None:  # fmt: skip
+    def move(self, src: int, dst: int, size: float, src_dirs: _Dirs | None, dst_dirs: _Dirs | None) -> None:
         """Move one received replica from ``src`` to ``dst`` (dirs as ``fits_after`` computed them)."""
         self._add(src, size, -1)
         self._add(dst, size, 1)
@@ -478,7 +478,7 @@ class _Repair:
             while self._single_moves(rack, members) or self._chain_moves(rack, members):
                 pass
 
-    def _apply(self, job: _Job, dst: int, src_dirs: Any, dst_dirs: Any) -> None:
+    def _apply(self, job: _Job, dst: int, src_dirs: _Dirs | None, dst_dirs: _Dirs | None) -> None:
         src = job.broker
         self.pool.move(src, dst, job.size, src_dirs, dst_dirs)
         self.on[src].remove(job)
@@ -487,7 +487,7 @@ class _Repair:
         job.members.add(dst)
         job.broker = dst
 
-    def _endpoint_dirs(self, src: int, dst: int, size: float) -> tuple[Any, Any] | None:
+    def _endpoint_dirs(self, src: int, dst: int, size: float) -> tuple[_Dirs, _Dirs] | None:
         """Dirs of ``src`` without and ``dst`` with one more replica of ``size``; None if either fails."""
         pool = self.pool
         if pool.full(dst):
@@ -544,7 +544,9 @@ class _Repair:
                     return True
         return False
 
-    def _find_chain(self, x: int, size: float, members: list[int]) -> list[tuple[_Job, int, tuple[Any, Any]]] | None:
+    def _find_chain(
+        self, x: int, size: float, members: list[int]
+    ) -> list[tuple[_Job, int, tuple[_Dirs | None, _Dirs | None]]] | None:
         """Breadth-first search from ``x`` over moves of ``size``-byte replicas to a receiver whose
         taking one more strictly improves on ``x`` giving one; every broker in between gives one
         and takes one of the same size, so its bytes, count and dir fill (the same multiset) stay."""
@@ -571,8 +573,8 @@ class _Repair:
         return None
 
     def _chain_to(
-        self, end: int, parent: dict[int, tuple[int, _Job]], end_dirs: tuple[Any, Any]
-    ) -> list[tuple[_Job, int, tuple[Any, Any]]]:
+        self, end: int, parent: dict[int, tuple[int, _Job]], end_dirs: tuple[_Dirs, _Dirs]
+    ) -> list[tuple[_Job, int, tuple[_Dirs | None, _Dirs | None]]]:
         hops: list[tuple[_Job, int]] = []
         v = end
         while v in parent:
@@ -582,7 +584,7 @@ class _Repair:
         hops.reverse()
         # Only the two ends change load and dir fill: the source gets end_dirs[0] on its first hop,
         # the far end end_dirs[1] on its last; brokers in between keep their dirs.
-        out: list[tuple[_Job, int, tuple[Any, Any]]] = []
+        out: list[tuple[_Job, int, tuple[_Dirs | None, _Dirs | None]]] = []
         for i, (job, dst) in enumerate(hops):
             src_dirs = end_dirs[0] if i == 0 else None
             dst_dirs = end_dirs[1] if i == len(hops) - 1 else None
