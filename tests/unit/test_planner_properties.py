@@ -53,7 +53,7 @@ RACKS = ["az-a", "az-b", "az-c", "az-d"]
 settings.register_profile(
     "default", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
-settings.register_profile("long", max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+settings.register_profile("long", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
 SETTINGS = settings(settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "default")))
 
 Key = tuple[str, int]
