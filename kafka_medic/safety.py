@@ -134,14 +134,15 @@ def known_broker_ids(snapshot: ClusterSnapshot) -> set[int]:
 
 def down_broker_ids(snapshot: ClusterSnapshot) -> set[int]:
     """Brokers the snapshot knows are down: ``alive`` False (fenced, gone, or still listed while
-    their listener refuses connections), and brokers named in a replica list but missing from a
-    non-empty broker frame (not registered, so not serving). Unknown liveness (None/NaN) is not
-    "down"; with no broker frame at all nothing is known, so nothing is down."""
+    their listener refuses connections), and brokers named in a replica list but missing from the
+    broker frame (not registered, so not serving -- also when the frame is empty: then no broker
+    is known to serve, and a guard must not count any as holding a surviving copy). Unknown
+    liveness (None/NaN) is not "down"."""
     b = snapshot.brokers
-    if b.empty or "alive" not in b.columns:
-        return set()
     out: set[int] = set()
     listed: set[int] = set()
+    if b.empty or "alive" not in b.columns:
+        return known_broker_ids(snapshot) - ({int(i) for i in b["broker_id"]} if not b.empty else set())
     for bid, alive in zip(b["broker_id"], b["alive"], strict=True):
         listed.add(int(bid))
         if alive is None or _isnan(alive) or alive is pd.NA:

@@ -62,6 +62,12 @@ def test_defect3_validate_plan_checks_capacity() -> None:
     ]
 
 
+def test_validate_plan_refuses_a_ceiling_that_cannot_be_meant() -> None:
+    s = cluster(SIX, [("t", 0, (1, 2, 3))])
+    with pytest.raises(ConfigError, match=r"max_disk_usage must be in \(0, 1\], got 1.5"):
+        validate_plan(s, [Move("t", 0, (1, 2, 3), (4, 2, 3))], max_disk_usage=1.5)
+
+
 def test_defect4_bytes_are_balanced_not_counts() -> None:
     # One 500 GB partition among 999 x 1 GB ones, five receivers in the drained broker's rack.
     racks = {1: "a", 2: "a", 3: "a", 4: "a", 5: "a", 6: "a", 7: "b", 8: "c"}
@@ -91,3 +97,9 @@ def test_defect7_within_rack_spread_is_the_least_possible() -> None:
     parts = [("t", 0, (1, 6, 2)), ("t", 1, (1, 3, 6)), ("t", 2, (1, 6, 3)), ("t", 3, (1, 2, 4)), ("t", 4, (1, 2, 6))]
     plan = plan_moves(cluster(racks, parts), DrainRequest(brokers=[1]))
     assert [plan.cost.per_broker_in.get(b, 0) for b in range(2, 7)] == [1, 1, 1, 1, 1]
+
+
+def test_defect2_with_no_broker_list_no_broker_holds_a_surviving_copy() -> None:
+    # Found by the 10,000-example run: every broker gone from the list (an empty broker frame).
+    s = cluster({}, [("t0", 0, (0, 1, 2), (1, 2), 1)])
+    assert removal_impact(s, [1]).offline == [("t0", 0)]
