@@ -11,6 +11,7 @@ Each repetition runs in a fresh Python process, so its peak RSS is that run's al
    replicas frame built by ``explode_replicas`` from a (topic, partition, broker) -> size dict.
 
 Prints wall and CPU seconds per step and peak RSS, then the best and median over the runs.
+``PYTHONPATH=<older checkout>`` measures that checkout's code with the same steps.
 Goal (issue 14): build + plan < 3 s and peak RSS < 1.5 GiB at 2,000 / 1M.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -26,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if "PYTHONPATH" not in os.environ:  # PYTHONPATH=<older checkout> measures that code instead
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import kafka_medic.snapshot as snapshot_module
 from kafka_medic.planner import DrainRequest, plan_moves
@@ -52,16 +55,17 @@ class Clock:
 
 def one_run(brokers: int, partitions: int, drain: int) -> dict[str, Any]:
     checked: list[float] = []
-    original = snapshot_module.check_frames
+    original = getattr(snapshot_module, "check_frames", None)
 
     def timed_check(snap: ClusterSnapshot) -> Any:
         t = time.perf_counter()
         try:
-            return original(snap)
+            return original(snap)  # type: ignore[misc]
         finally:
             checked.append(time.perf_counter() - t)
 
-    snapshot_module.check_frames = timed_check  # the constructor calls it through the module
+    if hasattr(snapshot_module, "check_frames"):  # older code had no validation to time
+        snapshot_module.check_frames = timed_check  # the constructor calls it through the module
     clock = Clock()
     snap = synthetic_snapshot(n_brokers=brokers, n_partitions=partitions)
     build = clock.lap()
