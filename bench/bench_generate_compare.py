@@ -35,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
-from kafka_medic.collector import collect_snapshot
+from blocks.sandbox import sandbox_cluster
+from kafka_medic.monitor.collector import collect_snapshot
 from kafka_medic.planner import DrainRequest, Move, PlanCost, kafka_generate_inputs, moves_from_kafka_json, plan_cost
 from kafka_medic.planner import plan_moves as plan_moves_fn
 from kafka_medic.safety import rack_concentration_increase, rack_spread, racks_of, validate_plan
 from kafka_medic.sandbox.cluster import Sandbox
-from kafka_medic.sandbox.definition import sandbox_cluster
 from kafka_medic.sandbox.jars import cache_root, require_tool
 from kafka_medic.sandbox.layout import SandboxLayout
 from kafka_medic.snapshot import ClusterSnapshot

@@ -30,8 +30,8 @@ def _fmt(xs: list[float]) -> str:
 
 
 async def run(cycles: int, sb) -> None:  # type: ignore[no-untyped-def]
+    from blocks.sandbox import sandbox_cluster
     from flows.health_check import health_check
-    from kafka_medic.sandbox.definition import sandbox_cluster
 
     block = sandbox_cluster(sb, name="bench")
     await block.save("bench", overwrite=True)

@@ -81,8 +81,7 @@ def unhealthy(snapshot: ClusterSnapshot, dead: tuple[int, ...], extra_urp: int, 
             isr[p] = isr[p][:-1]
     partitions["isr"] = isr
     partitions["leader"] = [
-        (ld if ld not in dead_set else (i[0] if i else -1))
-        for ld, i in zip(partitions["leader"], isr, strict=True)
+        (ld if ld not in dead_set else (i[0] if i else -1)) for ld, i in zip(partitions["leader"], isr, strict=True)
     ]
     replicas = explode_replicas(partitions)
     replicas["size_bytes"] = snapshot.replicas["size_bytes"].to_numpy()  # same row order
@@ -120,10 +119,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t = time.perf_counter()
     snap = synthetic_snapshot(n_brokers=args.brokers, n_partitions=args.partitions, seed=0)
-    print(
-        f"  (snapshot generation {time.perf_counter() - t:.2f} s, not counted; "
-        f"replicas rows {len(snap.replicas):,})"
-    )
+    print(f"  (snapshot generation {time.perf_counter() - t:.2f} s, not counted; replicas rows {len(snap.replicas):,})")
 
     rss_before = peak_rss_mib()
     wall, cpu, ev = timed(snap, policy, args.repeat)
@@ -140,8 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"      {describe(ev)}")
 
     fleet = [
-        synthetic_snapshot(n_brokers=args.brokers, n_partitions=args.partitions, seed=s)
-        for s in range(args.fleet)
+        synthetic_snapshot(n_brokers=args.brokers, n_partitions=args.partitions, seed=s) for s in range(args.fleet)
     ]
     evaluate(fleet[0], policy)
     t, c = time.perf_counter(), time.process_time()

@@ -190,8 +190,8 @@ def _growth_report(first: Any, last: Any, top: int, stacks: int) -> dict[str, An
 
 async def _save_block(args: argparse.Namespace) -> None:
     """The ``soak`` KafkaCluster block (policy default: observe mode, so nothing can act)."""
+    from blocks.sandbox import sandbox_cluster
     from kafka_medic.sandbox.cluster import Sandbox
-    from kafka_medic.sandbox.definition import sandbox_cluster
     from kafka_medic.sandbox.layout import SandboxLayout
 
     layout = SandboxLayout(state_dir=Path(args.state_dir), port_base=args.port_base)

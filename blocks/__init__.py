@@ -1,4 +1,4 @@
-"""Prefect block types of kafka-medic (configuration only).
+"""Prefect block types of kafka-medic (configuration only) and how to load them.
 
 Register them once per Prefect server with :func:`register_block_types` (or
 ``prefect block register -m blocks``) so they can be created and edited in the UI.
@@ -8,20 +8,17 @@ from __future__ import annotations
 
 from prefect.blocks.core import Block
 
-from blocks.kafka_cluster import AwsSettings, KafkaCluster, SaslMechanism, SecurityProtocol
+from blocks.kafka_cluster import KafkaCluster
 from blocks.replacers import REPLACER_BLOCK_CLASSES, Ec2Replacer, SandboxReplacer, ScriptReplacer
 
 BLOCK_CLASSES: tuple[type[Block], ...] = (KafkaCluster, *REPLACER_BLOCK_CLASSES)
 
 __all__ = [
     "BLOCK_CLASSES",
-    "AwsSettings",
     "Ec2Replacer",
     "KafkaCluster",
     "SandboxReplacer",
-    "SaslMechanism",
     "ScriptReplacer",
-    "SecurityProtocol",
     "aregister_block_types",
     "register_block_types",
 ]

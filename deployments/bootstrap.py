@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blocks import register_block_types
+from blocks.api import prefect_api_errors
+from blocks.kafka_cluster import KafkaCluster
+from blocks.load import cluster_names
+from deployments.sync import run_sync
 from kafka_medic.errors import ConfigError
+from kafka_medic.settings.clusters_file import load_clusters
+from tasks.locks import ensure_cluster_limits
 
 
 @dataclass
@@ -59,23 +66,35 @@ class BootstrapResult:
 
 
 def cluster_block_names() -> list[str]:
-    """Names of every KafkaCluster block document on the server (sync)."""
-    import httpx
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
+    """Names of every KafkaCluster block document on the server (for sync callers: this and the CLI)."""
+    return run_sync(cluster_names())
 
-    from kafka_medic.coordination import prefect_api_errors
 
-    with prefect_api_errors("listing cluster blocks"), get_client(sync_client=True) as client:
-        try:
-            docs = client.read_block_documents_by_type("kafka-cluster", include_secrets=False)
-        except ObjectNotFound:  # the block type is not registered yet: no clusters
-            return []
-        except httpx.HTTPStatusError as exc:  # the sync client raises the bare 404 for the same case
-            if exc.response.status_code == 404:
-                return []
-            raise
-    return sorted(d.name for d in docs if d.name and not d.is_anonymous)
+def save_clusters_as_blocks(path: str | os.PathLike[str], overwrite: bool = True) -> list[str]:
+    """Load a cluster file and save each cluster as a KafkaCluster block named after it.
+
+    The whole file is validated before anything is saved. Block types are registered and each
+    cluster's concurrency limits created first (both idempotent), so this one call is all a fresh
+    Prefect server needs. Returns the block names. With ``overwrite=False`` an existing block is a
+    ConfigError naming it (clusters earlier in the file are saved already).
+    """
+    clusters = load_clusters(path, model=KafkaCluster)
+    names: list[str] = []
+    with prefect_api_errors("saving cluster blocks"):
+        register_block_types()
+        for cluster in clusters:
+            try:
+                cluster.save(cluster.name, overwrite=overwrite, _sync=True)  # type: ignore[call-arg]
+            except ValueError as exc:
+                if "already in use" in str(exc):
+                    raise ConfigError(
+                        f"{path}: a kafka-cluster block named {cluster.name!r} already exists "
+                        "(pass overwrite=True to replace it)"
+                    ) from None
+                raise
+            run_sync(ensure_cluster_limits(cluster.name))
+            names.append(cluster.name)
+    return names
 
 
 def ensure_process_work_pool(name: str) -> bool:
@@ -83,8 +102,6 @@ def ensure_process_work_pool(name: str) -> bool:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
-    from kafka_medic.coordination import prefect_api_errors
 
     with prefect_api_errors(f"creating work pool {name!r}"), get_client(sync_client=True) as client:
         try:
@@ -114,10 +131,6 @@ def bootstrap(
     ``blocks`` are saved before the limits are ensured, so a KafkaCluster passed here (the main job's
     sandbox cluster) gets its limits in the same call.
     """
-    from blocks import register_block_types
-    from kafka_medic.config import save_clusters_as_blocks
-    from kafka_medic.coordination import ensure_cluster_limits, prefect_api_errors
-
     if deploy and not work_pool:
         raise ConfigError("--deploy needs --work-pool NAME: the deployments are run by that pool's workers")
     if deploy:
@@ -139,7 +152,7 @@ def bootstrap(
     clusters = cluster_block_names()
     limits: list[str] = []
     for name in clusters:
-        limits.extend(ensure_cluster_limits(name))
+        limits.extend(run_sync(ensure_cluster_limits(name)))
     result = BootstrapResult(types, saved, extra, clusters, limits)
     if work_pool:
         result.work_pool = work_pool
@@ -155,7 +168,6 @@ def deploy_to_pool(clusters: Sequence[str], work_pool: str, *, interval_s: float
     Sync (call it outside an event loop: Prefect's ``to_deployment`` turns async inside one).
     """
     from deployments.serve import build_deployments, deployment_names
-    from kafka_medic.coordination import prefect_api_errors
 
     deployments = build_deployments(clusters, interval_s=interval_s)
     with prefect_api_errors(f"deploying to work pool {work_pool!r}"):

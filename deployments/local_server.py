@@ -17,12 +17,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from kafka_medic.errors import MedicError
+from kafka_medic.waiting import NotYet, WaitTimeout, poll
 
 _PR_SET_PDEATHSIG = 1
 
@@ -133,19 +133,21 @@ class LocalPrefectServer:
             return False
 
     def wait_healthy(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def answers() -> None:
             if self._proc is not None and self._proc.poll() is not None:
                 raise ServerError(
                     f"the Prefect server exited with code {self._proc.returncode} during start-up; "
                     f"log tail:\n{self.log_tail()}"
                 )
-            if self.healthy():
-                return
-            time.sleep(0.5)
-        raise ServerError(
-            f"the Prefect server at {self.url} did not answer within {timeout_s:.0f} s; see {self.log_path}"
-        )
+            if not self.healthy():
+                raise NotYet("no answer on /health")
+
+        try:
+            poll(answers, timeout_s=timeout_s, interval_s=0.5, what="Prefect server healthy")
+        except WaitTimeout:
+            raise ServerError(
+                f"the Prefect server at {self.url} did not answer within {timeout_s:.0f} s; see {self.log_path}"
+            ) from None
 
     def log_tail(self, lines: int = 30) -> str:
         try:

@@ -21,53 +21,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from deployments.catalogue import CATALOGUE, Entry
 from kafka_medic.errors import ConfigError, MedicError
+from kafka_medic.naming import DEPLOYMENT_NAME, TAG, cluster_tag
 
-#: Name of every non-health-check deployment (``maintenance-mode/kafka-medic`` ...).
-DEPLOYMENT_NAME = "kafka-medic"
 DEFAULT_HEALTH_INTERVAL_S = 15.0
-TAG = "kafka-medic"
-
-
-@dataclass(frozen=True)
-class FlowSpec:
-    """One operator flow to deploy: where it lives and how to describe it in the UI."""
-
-    module: str
-    attr: str
-    description: str
-
-
-#: Every flow deployed without a schedule, in the order the UI lists them best.
-OPERATOR_FLOWS: tuple[FlowSpec, ...] = (
-    FlowSpec("flows.leader_election", "preferred_leader_election", "Move leaders back to their preferred replicas."),
-    FlowSpec("flows.maintenance_mode", "maintenance_mode", "Turn maintenance mode on/off: automation reports only."),
-    FlowSpec("flows.rolling_restart", "rolling_restart", "Restart brokers one at a time, waiting for full ISR."),
-    FlowSpec("flows.drain", "drain_broker", "Move every replica off a broker (dry run by default)."),
-    FlowSpec("flows.drain", "undrain_broker", "Move a drained broker's replicas back (undo a drain)."),
-    FlowSpec("flows.what_if", "what_if", "What would healing do if these brokers died? Touches nothing."),
-    FlowSpec("flows.reassign", "reassign", "Drain or replace brokers by partition reassignment."),
-    FlowSpec("flows.reassign", "cancel_reassignment", "Cancel in-flight partition reassignments."),
-    FlowSpec("flows.verify_isr", "verify_isr", "Wait until every partition's ISR is full."),
-    FlowSpec("flows.replace_broker", "replace_broker", "Replace one broker (fresh machine/disk)."),
-    FlowSpec("flows.remediate", "remediate", "Carry out one healing decision (approvals)."),
-    FlowSpec("flows.health_check", "fleet_health", "Health check every cluster once."),
-)
-
-
-def load_flow(spec: FlowSpec) -> Any:
-    """The flow object named by ``spec`` (a missing one is a packaging bug: say which)."""
-    flow = getattr(importlib.import_module(spec.module), spec.attr, None)
-    if flow is None:
-        raise ConfigError(f"{spec.module} has no flow {spec.attr!r}")
-    return flow
 
 
 def health_interval_s(value: float | None = None) -> float:
@@ -83,44 +46,45 @@ def health_interval_s(value: float | None = None) -> float:
     return value
 
 
-def health_check_deployment(cluster: str, interval_s: float) -> Any:
+def health_check_deployment(entry: Entry, cluster: str, interval_s: float) -> Any:
     """``health-check/<cluster>``: every ``interval_s`` seconds, never two at once."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.schedules import Interval
     from prefect.types.entrypoint import EntrypointType
 
-    from blocks.kafka_cluster import check_cluster_name
-    from deployments.entrypoints import health_check
+    from kafka_medic.settings.validators import check_cluster_name
 
     check_cluster_name(cluster)
-    deployment = health_check.to_deployment(
+    return entry.flow.to_deployment(
         name=cluster,
         schedules=[Interval(interval_s, parameters={"cluster": cluster, "act": True})],
         concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
         paused=False,
         description=f"Health check of cluster {cluster!r} every {interval_s:g} s (collect, evaluate, heal).",
-        tags=[TAG, f"cluster:{cluster}"],
+        tags=[TAG, cluster_tag(cluster)],
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
-    # The flow object lives in flows.health_check, but runs must import the remediation dispatcher too.
-    deployment.entrypoint = "deployments.entrypoints.health_check"
-    return deployment
 
 
-def operator_deployment(flow: Any, description: str, name: str = DEPLOYMENT_NAME) -> Any:
+def operator_deployment(entry: Entry) -> Any:
+    """``<flow>/kafka-medic``: no schedule; run from the UI (a form from its parameter model) or the CLI."""
     from prefect.types.entrypoint import EntrypointType
 
-    return flow.to_deployment(
-        name=name, description=description, tags=[TAG], paused=False, entrypoint_type=EntrypointType.MODULE_PATH
-    )
+    return entry.flow.to_deployment(
+        name=DEPLOYMENT_NAME, description=entry.description, tags=[TAG], paused=False,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )  # fmt: skip
 
 
 def build_deployments(clusters: Sequence[str], *, interval_s: float | None = None) -> list[Any]:
     """Every kafka-medic deployment (RunnerDeployment objects) for ``clusters``; nothing is sent yet."""
     interval = health_interval_s(interval_s)
-    out = [health_check_deployment(c, interval) for c in sorted(set(clusters))]
-    for spec in OPERATOR_FLOWS:
-        out.append(operator_deployment(load_flow(spec), spec.description))
+    out: list[Any] = []
+    for entry in CATALOGUE:
+        if entry.per_cluster:
+            out += [health_check_deployment(entry, c, interval) for c in sorted(set(clusters))]
+        else:
+            out.append(operator_deployment(entry))
     return out
 
 
@@ -131,9 +95,9 @@ def deployment_names(deployments: Sequence[Any]) -> list[str]:
 
 async def configured_clusters() -> list[str]:
     """Every KafkaCluster block on the Prefect server (empty when none, or the type is not registered)."""
-    from flows.health_check import known_cluster_names
+    from blocks.load import cluster_names
 
-    return await known_cluster_names()
+    return await cluster_names()
 
 
 async def aserve_until(deployments: Sequence[Any], stop: asyncio.Event, *, limit: int | None = None) -> None:

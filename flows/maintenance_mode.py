@@ -9,9 +9,10 @@ from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from flows.maintenance_common import Audit, load_block
-from kafka_medic import coordination
+from blocks.load import load_cluster
 from kafka_medic.audit import AuditStatus
+from tasks.audit import RunAudit
+from tasks.state import cluster_state
 
 
 class MaintenanceParams(BaseModel):
@@ -53,13 +54,14 @@ async def maintenance_mode(cluster: str, params: MaintenanceParams) -> Maintenan
         cluster: Name of the cluster (its KafkaCluster block), e.g. "sandbox".
         params: On or off, why, and who.
     """
-    block = await load_block(cluster)
-    previous = await coordination.aget_maintenance(cluster)
-    state = await coordination.aset_maintenance(cluster, params.on, params.reason, params.by)
-    audit = Audit(block, "maintenance_mode")
+    block = await load_cluster(cluster)
+    store = cluster_state(cluster)
+    previous = await store.maintenance()
+    state = await store.set_maintenance(params.on, params.reason, params.by)
+    audit = RunAudit(block, "maintenance_mode", actor=state.by)
     verb = "on" if params.on else "off"
     summary = f"maintenance mode {verb} by {state.by}" + (f": {state.reason}" if state.reason else "")
-    await audit(AuditStatus.FINISHED, summary, details={"on": state.on, "reason": state.reason, "by": state.by})
+    await audit(AuditStatus.FINISHED, summary, on=state.on, reason=state.reason, by=state.by)
     await acreate_markdown_artifact(
         key=f"maintenance-{cluster}",
         markdown=f"# Maintenance mode of `{cluster}`: **{verb.upper()}**\n\nby {state.by} at "

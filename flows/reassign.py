@@ -1,91 +1,46 @@
-"""reassign and cancel-reassignment: move partitions off brokers safely, or stop moves in flight.
-
-``reassign`` (drain brokers, or replace one broker by another):
+"""``reassign``: move partitions off brokers safely (drain brokers, or replace one broker by another).
 
     load block -> dry run? (read-only: journal view, snapshot, plan, artifacts, return)
-    -> take the cluster's mutate lock (busy: a "skipped" result and audit, not a failure)
+    -> take the cluster's mutate lock (busy: the run completes with status "busy")
     -> adopt what a dead earlier run left in the journal -> fresh snapshot -> plan -> safety check
     -> artifacts (plan table, cost) -> audit planned/started -> execute (throttled, journaled)
     -> verify ISR of the moved partitions -> audit finished / failed
 
 Adoption and planning happen *under* the lock: the journal's writer is then known to be gone, and
-the plan sees the cluster after the adopted moves finished. Bad input and safety refusals are
-audited ``refused`` and raised once (no retry); only transient Kafka errors are retried, with
-exponential backoff, by the Prefect tasks below.
-
-``cancel_reassignment`` reverts moves in flight (KIP-455 ``None`` targets), refusing any partition
-whose revert would need an unclean leader election; kafka-medic's own moves also get their exact
-original replica order back (KRaft restores the set, not always the order). If a reassign run holds the lock, only the
-cancellation is submitted: that run sees its moves reverted, stops starting new ones and removes
-its own throttles. Otherwise this flow also removes the journal's throttles.
+the plan sees the cluster after the adopted moves finished. A safety refusal completes the run as
+``refused`` (nothing changed); bad input raises at once; moves that ran but did not all finish
+raise :class:`ReassignmentIncomplete` with the report. Only transient Kafka errors are retried
+(:mod:`tasks.reassign`).
 """
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any, Literal
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import (
-    acreate_markdown_artifact,
-    acreate_progress_artifact,
-    acreate_table_artifact,
-    aupdate_progress_artifact,
-)
-from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from blocks.kafka_cluster import KafkaCluster
-from flows.health_check import load_cluster
-from flows.verify_isr import IsrNotFull, wait_isr_full
-from kafka_medic import coordination
-from kafka_medic.audit import AuditLog, AuditRecord, AuditStatus
-from kafka_medic.collector import KnownBroker
-from kafka_medic.errors import ConfigError, MedicError, SafetyError
-from kafka_medic.executor import (
-    AdoptionResult,
-    ClusterOps,
-    ExecutionOptions,
-    ExecutionResult,
-    JournalStore,
-    Ledger,
-    PrefectJournalStore,
-    Progress,
-    adopt,
-    cancel_reassignments,
-    execute_plan,
-    inspect,
-    retry_on_transient,
-)
-from kafka_medic.executor.batching import estimate_seconds, waves
+from blocks.load import load_cluster
+from kafka_medic.audit import AuditStatus, brief
+from kafka_medic.errors import ClusterBusy, ConfigError, MedicError, SafetyError
+from kafka_medic.executor import ClusterOps, ExecutionOptions, JournalStore, inspect
 from kafka_medic.executor.isr import capped
-from kafka_medic.executor.throttles import needed_for
-from kafka_medic.executor.transient import call_with_retries
-from kafka_medic.notify import FAILURE_STATUSES, anotice, cluster_secrets
-from kafka_medic.planner import DrainRequest, Plan, ReplaceRequest, partition_sizes, plan_moves
+from kafka_medic.planner import DrainRequest, Plan, PlanningError, ReplaceRequest, plan_moves
+from kafka_medic.reports.reassign import ReassignmentIncomplete, ReassignReport, first_notes, result_markdown
+from kafka_medic.reports.verify import IsrNotFull
 from kafka_medic.safety import validate_plan
 from kafka_medic.snapshot import ClusterSnapshot
+from tasks.audit import RunAudit
+from tasks.locks import LockHandle, cluster_lock
+from tasks.reassign import adopt_task, execute_task, publish_plan, snapshot_task
+from tasks.state import cluster_state, journal_store
+from tasks.verify import wait_isr_full
 
 ACTION = "reassign"
-CANCEL_ACTION = "cancel_reassignment"
-PartitionKey = tuple[str, int]
-#: Rows of the plan table artifact (the full plan is in the flow's result).
-MAX_TABLE_ROWS = 1000
-
-_RETRY = {
-    "retries": 3,
-    "retry_delay_seconds": exponential_backoff(backoff_factor=1),
-    "retry_jitter_factor": 0.5,
-    "retry_condition_fn": retry_on_transient,
-    "cache_policy": NO_CACHE,
-}
-
-
-# -- parameters and results ------------------------------------------------------------------------
 
 
 class ReassignParams(BaseModel):
@@ -144,142 +99,22 @@ class ReassignParams(BaseModel):
         return ReplaceRequest(old_broker=self.old_broker, new_broker=self.new_broker)
 
     @property
+    def caps(self) -> tuple[int, int]:
+        """Concurrent moves (per broker, per cluster)."""
+        return self.max_moves_per_broker, self.max_moves_per_cluster
+
+    @property
+    def request_record(self) -> dict[str, Any]:
+        return self.planner_request().model_dump()
+
+    @property
     def involved(self) -> tuple[int, ...]:
         if self.kind == "drain":
             return tuple(sorted(set(self.brokers)))
         return tuple(b for b in (self.old_broker, self.new_broker) if b is not None)
 
 
-class ReassignReport(BaseModel):
-    cluster: str
-    status: str = Field(
-        description="dry_run, completed, nothing_to_do, skipped (lock busy); on failure the raised error's report "
-        "carries timed_out, partial, cancelled, stopped or isr_not_full"
-    )
-    dry_run: bool
-    summary: str
-    request: dict[str, Any]
-    moves: int = Field(0, description="partitions in the plan")
-    plan: dict[str, Any] | None = Field(None, description="planner output (moves, cost, unplaceable)")
-    throttle_bytes_per_sec: int
-    estimated_copy_s: float | None = Field(None, description="busiest receiver's bytes / throttle (lower bound)")
-    waves: int | None = Field(None, description="waves of moves under the caps if each wave finished together")
-    preexisting_throttles: list[str] = Field(default_factory=list, description="throttles someone else set")
-    journal: dict[str, Any] | None = Field(None, description="dry run: unfinished work of an earlier run")
-    adoption: dict[str, Any] | None = None
-    execution: dict[str, Any] | None = None
-    verify: dict[str, Any] | None = None
-    audit: list[dict[str, Any]] = Field(default_factory=list)
-    run_id: str | None = None
-    elapsed_s: float = 0.0
-
-
-class ReassignmentIncomplete(MedicError):
-    """Moves ran but did not all finish (timeout, failures, cancellation) or the ISR did not recover."""
-
-    def __init__(self, message: str, report: ReassignReport) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-class CancelParams(BaseModel):
-    """Which moves to cancel (the Prefect UI form of the cancel-reassignment flow)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    partitions: list[str] = Field(
-        default_factory=list,
-        description='Partitions as "topic-partition"; empty: every move kafka-medic started (its journal).',
-    )
-    include_foreign: bool = Field(
-        False,
-        description="Also cancel reassignments kafka-medic did not start (with empty `partitions`: all of them).",
-    )
-    allow_partial: bool = Field(
-        False, description="Cancel the safe ones even if some partitions' revert would need an unclean election."
-    )
-    timeout_s: float = Field(300.0, gt=0, le=86_400, description="How long to wait for Kafka to revert them.")
-    lock_wait_s: float = Field(0.0, ge=0, le=3600, description="Wait this long for the cluster lock.")
-    actor: str = Field("manual", min_length=1, max_length=200, description="Who asked (audit trail).")
-    reason: str = Field("", max_length=1000, description="Why (audit trail).")
-
-
-class CancelReport(BaseModel):
-    cluster: str
-    summary: str
-    held_lock: bool = Field(description="False: a reassign run was active; it removes its own throttles")
-    result: dict[str, Any]
-    throttles_removed: dict[str, Any] | None = None
-    audit: list[dict[str, Any]] = Field(default_factory=list)
-
-
-# -- helpers ---------------------------------------------------------------------------------------------
-
-
-def _run_id() -> str:
-    from prefect.context import FlowRunContext
-
-    ctx = FlowRunContext.get()
-    if ctx is not None and ctx.flow_run is not None:
-        return str(ctx.flow_run.id)
-    return f"local-{uuid.uuid4().hex[:12]}"
-
-
-class _Audit:
-    """Audit records for one run, written off the event loop; never hides the run's own outcome."""
-
-    def __init__(self, block: KafkaCluster, action: str, actor: str, brokers: Sequence[int], run_id: str) -> None:
-        self.cluster = block.name
-        self.action = action
-        self.actor = actor
-        self.brokers = tuple(brokers)
-        self.run_id = run_id
-        self._log: AuditLog | None = AuditLog(block.confluent_config(), block.audit_topic)
-        self._secrets = cluster_secrets(block)
-        self.records: list[dict[str, Any]] = []
-
-    def close(self) -> None:
-        """Drop the audit producer now (its background threads), not whenever the run's frames go."""
-        self._log = None
-
-    async def __call__(self, status: AuditStatus, summary: str, **details: Any) -> None:
-        import asyncio
-
-        record = AuditRecord(
-            cluster=self.cluster, action=self.action, status=status, summary=summary[:2000], brokers=self.brokers,
-            details=details, actor=self.actor, run_id=self.run_id,
-        )  # fmt: skip
-        if self._log is None:
-            raise RuntimeError("audit trail used after the run ended")
-        written = await asyncio.to_thread(self._log.write, record)
-        self.records.append({"id": record.id, "status": status.value, "summary": record.summary, "written": written})
-        await anotice(self.cluster, self.action, status.value, record.summary, brokers=self.brokers,
-                      secrets=self._secrets, statuses=FAILURE_STATUSES)  # fmt: skip
-
-
-async def _known_brokers(cluster: str) -> dict[int, KnownBroker]:
-    """Brokers (with racks) remembered by the health check, so a dead broker keeps its rack.
-
-    Read-only and tolerant: without it the plan is still safe, only the same-rack preference for
-    a dead broker's replicas and the cross-AZ estimate lose precision.
-    """
-    from prefect.variables import Variable
-
-    try:
-        raw = await Variable.aget(coordination.variable_name(cluster, "known_brokers"), default=None)
-    except Exception:
-        return {}
-    out: dict[int, KnownBroker] = {}
-    for item in raw.get("brokers", []) if isinstance(raw, dict) else []:
-        try:
-            kb = KnownBroker.from_json(item)
-        except (KeyError, TypeError, ValueError):
-            continue
-        out[kb.broker_id] = kb
-    return out
-
-
-def _plan(snapshot: ClusterSnapshot, params: ReassignParams) -> Plan:
+def plan_checked(snapshot: ClusterSnapshot, params: ReassignParams) -> Plan:
     """Plan and check; ConfigError / PlanningError / SafetyError name what is wrong, nothing changed."""
     if snapshot.partitions.empty:
         raise ConfigError(f"cluster {snapshot.cluster!r} has no topics: there is nothing to reassign")
@@ -293,251 +128,79 @@ def _plan(snapshot: ClusterSnapshot, params: ReassignParams) -> Plan:
     return plan
 
 
-def _plan_rows(plan: Plan, snapshot: ClusterSnapshot) -> list[dict[str, Any]]:
-    sizes = partition_sizes(snapshot, [(m.topic, m.partition) for m in plan.moves])
-    rows = []
-    for m in plan.moves[:MAX_TABLE_ROWS]:
-        size = sizes.get((m.topic, m.partition), math.nan)
-        rows.append(
-            {
-                "partition": m.name,
-                "old_replicas": str(list(m.old_replicas)),
-                "new_replicas": str(list(m.new_replicas)),
-                "added": str(list(m.added)),
-                "removed": str(list(m.removed)),
-                "size_mb": None if math.isnan(size) else round(size / 1e6, 3),
-            }
-        )
-    return rows
-
-
-def _cost_markdown(
-    cluster: str, params: ReassignParams, plan: Plan, rate: int, est_s: float | None, n_waves: int,
-    preexisting: list[str], journal: dict[str, Any] | None,
-) -> str:  # fmt: skip
-    c = plan.cost
-    lines = [
-        f"# Reassignment plan for `{cluster}` ({'dry run' if params.dry_run else 'to execute'})",
-        "",
-        f"Request: `{params.planner_request().model_dump()}`",
-        "",
-        f"**{plan.summary()}**",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        f"| partitions | {c.partitions} |",
-        f"| replicas moved | {c.replicas_moved} |",
-        f"| bytes moved | {c.bytes_moved / 1e6:.1f} MB |",
-        f"| cross-AZ bytes | {c.cross_az_bytes / 1e6:.1f} MB |",
-        f"| replicas of unknown size | {c.unknown_size_replicas} |",
-        f"| preferred-leader changes | {c.preferred_leader_changes} |",
-        f"| throttle | {rate / 1e6:.2f} MB/s per broker |",
-        f"| copy time at the throttle (lower bound) | {'unknown' if est_s is None else f'{est_s:.0f} s'} |",
-        f"| waves (caps {params.max_moves_per_broker}/broker, {params.max_moves_per_cluster}/cluster) | {n_waves} |",
-    ]
-    if c.per_broker_bytes_in:
-        lines += ["", "| receiving broker | replicas in | MB in |", "|---|---|---|"]
-        for b, n in c.per_broker_in.items():
-            lines.append(f"| {b} | {n} | {c.per_broker_bytes_in.get(b, 0.0) / 1e6:.1f} |")
-    if plan.unplaceable:
-        lines += ["", f"## {len(plan.unplaceable)} partition(s) left in place", ""]
-        lines += [f"- {u.name}: {u.reason}" for u in plan.unplaceable[:50]]
-    if preexisting:
-        lines += ["", "## Throttles someone else set (kept as they are)", ""] + [f"- {p}" for p in preexisting]
-    if journal:
-        lines += ["", "## Unfinished work of an earlier run (adopted by the next real run)", "", f"- {journal}"]
-    return "\n".join(lines)
-
-
-def _result_markdown(report: ReassignReport) -> str:
-    lines = [f"# Reassignment of `{report.cluster}`: {report.status}", "", report.summary, ""]
-    ex = report.execution or {}
-    for label, key in (
-        ("moves time (first submit to last done)", "moves_s"),
-        ("throttle cleanup after the last move", "cleanup_s"),
-    ):
-        if ex.get(key) is not None:
-            lines.append(f"- {label}: {ex[key]} s")
-    if ex.get("failed"):
-        lines += ["", "## Failed", ""] + [f"- {k}: {v}" for k, v in list(ex["failed"].items())[:50]]
-    if ex.get("still_running"):
-        lines += ["", f"## Still running ({len(ex['still_running'])})", "", capped(ex["still_running"])]
-    if ex.get("notes"):
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in ex["notes"]]
-    if report.adoption:
-        lines += ["", "## Adopted", "", f"- {report.adoption}"]
-    if report.verify:
-        lines += ["", "## ISR", "", f"- {report.verify.get('message', '')}"]
-    return "\n".join(lines)
-
-
-# -- tasks (retried on transient Kafka errors only) ------------------------------------------------
-
-
-@task(name="reassign-snapshot", **_RETRY)
-async def snapshot_task(ops: ClusterOps) -> ClusterSnapshot:
-    """A full snapshot; a cluster that cannot be read raises a transient error (retried)."""
-    import asyncio
-
-    return await asyncio.to_thread(ops.snapshot)
-
-
-@task(name="reassign-adopt", **_RETRY)
-async def adopt_task(ops: ClusterOps, store: JournalStore, cluster: str, timeout_s: float) -> AdoptionResult | None:
-    return await adopt(ops, store, cluster, timeout_s=timeout_s)
-
-
-@task(name="reassign-execute", **{**_RETRY, "retries": 1})
-async def execute_task(
-    ops: ClusterOps, store: JournalStore, plan: Plan, cluster: str, run_id: str, actor: str,
-    options: ExecutionOptions, lock: Any,
-) -> ExecutionResult:  # fmt: skip
-    """Execute the plan. A retry (transient error) is safe: it adopts the first attempt's moves,
-    counts the finished ones as in place and re-checks the rest on a fresh snapshot."""
-    artifact_id = await acreate_progress_artifact(
-        progress=0.0, key=f"reassign-progress-{cluster}", description=f"Reassignment progress on {cluster}"
-    )
-    logger = get_run_logger()
-    last_log = [0.0]
-
-    async def on_progress(p: Progress) -> None:
-        await aupdate_progress_artifact(artifact_id, progress=round(100 * p.fraction, 1), description=p.line())
-        if time.monotonic() - last_log[0] >= 10 or p.finished == p.total:
-            last_log[0] = time.monotonic()
-            logger.info("[%s] %s", cluster, p.line())
-
-    return await execute_plan(
-        ops, store, plan.moves, cluster=cluster, run_id=run_id, actor=actor, options=options,
-        on_progress=on_progress, guard=lock.ensure_held,
-    )  # fmt: skip
-
-
-async def _preexisting(ops: ClusterOps, plan: Plan, snapshot: ClusterSnapshot) -> list[str]:
-    """Throttles already on the brokers/topics the plan touches (read-only, for the dry-run report)."""
-    needed = needed_for(plan.moves, snapshot.alive_broker_ids)
-    try:
-        current = await call_with_retries(
-            ops.read_throttles, sorted(needed.brokers), sorted(needed.topics), what="reading throttle configs"
-        )
-    except Exception as exc:
-        return [f"could not read throttle configs: {exc}"]
-    out = [f"broker {b}: {c}={v}" for (b, c), v in sorted(current.broker_rates.items())]
-    for (t, c), v in sorted(current.topic_replicas.items()):
-        shown = v if isinstance(v, str) else ",".join(sorted(f"{p}:{b}" for _, p, b in v))
-        out.append(f"topic {t}: {c}={shown[:200]}")
-    return out
-
-
-# -- the flows -------------------------------------------------------------------------------------------
-
-
 @flow(name="reassign", retries=0)
 async def reassign(cluster: str, request: ReassignParams) -> ReassignReport:
     """Drain brokers or replace one broker by another, by throttled partition reassignment.
 
     Dry run (the default) plans and shows the cost, changing nothing. A real run takes the
-    cluster's mutate lock (busy: returns status "skipped"), adopts unfinished moves of a dead
-    earlier run, re-plans on a fresh snapshot, executes with throttles and verifies the ISR.
-    Refusals (bad input, unsafe plan, foreign reassignment) raise with the reason; incomplete
-    moves raise :class:`ReassignmentIncomplete` carrying the report.
+    cluster's mutate lock (busy: status "busy"), adopts unfinished moves of a dead earlier run,
+    re-plans on a fresh snapshot, executes with throttles and verifies the ISR. A safety refusal
+    completes with status "refused"; incomplete moves raise :class:`ReassignmentIncomplete`.
     """
     t0 = time.monotonic()
-    logger = get_run_logger()
     params = request
     block = await load_cluster(cluster)
     rate = int(params.throttle_bytes_per_sec or block.policy.throttle_bytes_per_sec)
-    verify_timeout = params.verify_timeout_s or block.policy.verify_timeout_s
-    run_id = _run_id()
-    audit = _Audit(block, ACTION, params.actor, params.involved, run_id)
-    store = PrefectJournalStore()
+    audit = RunAudit(block, ACTION, actor=params.actor, brokers=params.involved)
+    run_id = audit.run_id or f"local-{uuid.uuid4().hex[:12]}"
     report = ReassignReport(
         cluster=cluster, status="dry_run" if params.dry_run else "started", dry_run=params.dry_run, summary="",
         request=params.model_dump(), throttle_bytes_per_sec=rate, run_id=run_id,
     )  # fmt: skip
-    ops = ClusterOps(block)
-    ops.known_brokers = await _known_brokers(cluster)
-    try:
-        if params.dry_run:
-            report.journal = await inspect(ops, store, cluster)
-            snapshot = await snapshot_task(ops)
-            plan = _plan(snapshot, params)
-            await _describe_plan(report, ops, snapshot, plan, params, rate, cluster)
-            report.summary = f"dry run: {plan.summary()}; nothing was changed"
-            report.elapsed_s = round(time.monotonic() - t0, 3)
-            logger.info("[%s] %s", cluster, report.summary)
-            return report
+    store = journal_store()
+    with ClusterOps(block) as ops:
+        ops.known_brokers = await cluster_state(cluster).known_brokers()
         try:
-            async with coordination.acluster_lock(cluster, wait_s=params.lock_wait_s) as lock:
-                await _run_locked(report, ops, store, block, params, rate, verify_timeout, audit, lock)
-        except coordination.ClusterBusy as exc:
-            report.status = "skipped"
-            report.summary = str(exc)
-            await audit(AuditStatus.SKIPPED, str(exc), request=params.model_dump())
-            logger.warning("[%s] %s", cluster, exc)
-        report.audit = audit.records
-        report.elapsed_s = round(time.monotonic() - t0, 3)
-        return report
-    finally:
-        ops.close()
-        audit.close()
+            if params.dry_run:
+                report.journal = await inspect(ops, store, cluster)
+                snapshot = await snapshot_task(ops)
+                plan = plan_checked(snapshot, params)
+                await _publish(report, ops, snapshot, plan, params, rate)
+                report.summary = f"dry run: {plan.summary()}; nothing was changed"
+            else:
+                async with cluster_lock(cluster, wait_s=params.lock_wait_s) as lock:
+                    await _run_locked(report, ops, store, block, params, rate, audit, lock)
+        except ClusterBusy as exc:
+            report.status, report.summary = "busy", await audit.busy(exc, request=params.model_dump())
+        except SafetyError as exc:  # refused before anything moved (unsafe plan, foreign reassignment)
+            report.status, report.summary = "refused", f"reassignment refused: {exc}"
+            if isinstance(exc, PlanningError):  # which partitions could not be placed, and why
+                report.plan = {"moves": [], "unplaceable": [u.to_dict() for u in exc.unplaceable]}
+            await audit(AuditStatus.REFUSED, report.summary, request=params.model_dump())
+    report.audit = audit.records
+    report.elapsed_s = round(time.monotonic() - t0, 3)
+    get_run_logger().info("[%s] %s", cluster, report.summary)
+    return report
 
 
-async def _describe_plan(
-    report: ReassignReport, ops: ClusterOps, snapshot: ClusterSnapshot, plan: Plan, params: ReassignParams,
-    rate: int, cluster: str,
-) -> None:  # fmt: skip
-    sizes = partition_sizes(snapshot, [(m.topic, m.partition) for m in plan.moves])
-    leaders = {(m.topic, m.partition): -1 for m in plan.moves}
-    p = snapshot.partitions
-    if not p.empty:
-        for t, n, ldr in zip(p["topic"], p["partition"], p["leader"], strict=True):
-            if (t, int(n)) in leaders:
-                leaders[(t, int(n))] = int(ldr)
-    plan_waves = waves(
-        plan.moves, leaders=leaders, alive=snapshot.alive_broker_ids,
-        max_per_broker=params.max_moves_per_broker, max_per_cluster=params.max_moves_per_cluster,
-    )  # fmt: skip
-    report.moves = len(plan.moves)
-    report.plan = plan.to_dict()
-    report.estimated_copy_s = estimate_seconds(plan.moves, sizes, rate)
-    report.waves = len(plan_waves)
-    report.preexisting_throttles = await _preexisting(ops, plan, snapshot) if plan.moves else []
-    await acreate_table_artifact(
-        key=f"reassign-plan-{cluster}", table=_plan_rows(plan, snapshot) or [{"partition": "(nothing to move)"}],
-        description=f"Reassignment plan for {cluster}: {plan.summary()}",
-    )  # fmt: skip
-    await acreate_markdown_artifact(
-        key=f"reassign-cost-{cluster}",
-        markdown=_cost_markdown(
-            cluster, params, plan, rate, report.estimated_copy_s, report.waves, report.preexisting_throttles,
-            report.journal,
-        ),
-        description=f"Cost of the reassignment on {cluster}",
-    )  # fmt: skip
+async def _publish(
+    report: ReassignReport, ops: ClusterOps, snapshot: ClusterSnapshot, plan: Plan, params: ReassignParams, rate: int
+) -> None:
+    await publish_plan(report, ops, snapshot, plan, rate=rate, caps=params.caps, request=params.request_record)
 
 
 async def _run_locked(
     report: ReassignReport, ops: ClusterOps, store: JournalStore, block: KafkaCluster, params: ReassignParams,
-    rate: int, verify_timeout: float, audit: _Audit, lock: Any,
+    rate: int, audit: RunAudit, lock: LockHandle,
 ) -> None:  # fmt: skip
     cluster = block.name
-    logger = get_run_logger()
     try:
         adoption = await adopt_task(ops, store, cluster, params.timeout_s)
         if adoption is not None:
             report.adoption = adoption.to_dict()
-            logger.warning("[%s] %s", cluster, adoption.summary())
+            get_run_logger().warning("[%s] %s", cluster, adoption.summary())
         snapshot = await snapshot_task(ops)
-        plan = _plan(snapshot, params)
+        plan = plan_checked(snapshot, params)
+    except SafetyError:
+        raise  # the flow completes as "refused"
     except MedicError as exc:
         await audit(AuditStatus.REFUSED, f"reassignment refused: {exc}", request=params.model_dump())
         report.audit = audit.records
         raise
-    await _describe_plan(report, ops, snapshot, plan, params, rate, cluster)
+    await _publish(report, ops, snapshot, plan, params, rate)
     details = {"request": params.model_dump(), "cost": plan.cost.to_dict(), "throttle_bytes_per_sec": rate}
     if not plan.moves:
-        report.status = "nothing_to_do"
-        report.summary = f"nothing to move: {plan.summary()}"
+        report.status, report.summary = "nothing_to_do", f"nothing to move: {plan.summary()}"
         await audit(AuditStatus.FINISHED, report.summary, **details)
         return
     await audit(AuditStatus.PLANNED, plan.summary(), **details)
@@ -548,183 +211,40 @@ async def _run_locked(
     )  # fmt: skip
     await audit(AuditStatus.STARTED, f"moving {len(plan.moves)} partition(s): {plan.summary()}", **details)
     try:
-        result = await execute_task(ops, store, plan, cluster, report.run_id or "", params.actor, options, lock)
-    except SafetyError as exc:  # refused before anything moved (foreign reassignment, stale plan)
-        await audit(AuditStatus.REFUSED, f"reassignment refused: {exc}", **details)
-        report.audit = audit.records
-        raise
+        result = await execute_task(ops, store, list(plan.moves), cluster, report.run_id or "", params.actor,
+                                    options, lock)  # fmt: skip
+    except SafetyError:
+        raise  # refused before anything moved: the flow completes as "refused"
     except Exception as exc:
         await audit(AuditStatus.FAILED, f"reassignment failed: {type(exc).__name__}: {exc}", **details)
         report.audit = audit.records
         raise
     report.execution = result.to_dict()
-    outcome = {"execution": _brief(result.to_dict())}
+    outcome = {"execution": brief(result.to_dict())}
     if not result.ok:
-        report.status = result.status
-        report.summary = f"reassignment {result.summary()}"
-        await audit(AuditStatus.FAILED, report.summary, **details, **outcome)
-        await _final_artifact(report, audit)
-        raise ReassignmentIncomplete(report.summary + _first_notes(result), report)
-    moved = [(m.topic, m.partition) for m in plan.moves]
+        report.status, report.summary = result.status, f"reassignment {result.summary()}"
+        await _finish(report, audit, AuditStatus.FAILED, details, outcome)
+        raise ReassignmentIncomplete(report.summary + first_notes(result), report)
+    verify_timeout = params.verify_timeout_s or block.policy.verify_timeout_s
     try:
-        verify = await wait_isr_full(block, partitions=moved, timeout_s=verify_timeout)
+        verify = await wait_isr_full(block, partitions=[(m.topic, m.partition) for m in plan.moves],
+                                     timeout_s=verify_timeout)  # fmt: skip
     except IsrNotFull as exc:
-        report.status = "isr_not_full"
-        report.verify = exc.report.model_dump()
+        report.status, report.verify = "isr_not_full", exc.report.model_dump()
         report.summary = f"moves done ({result.summary()}) but {exc}"
-        await audit(AuditStatus.FAILED, report.summary, **details, **outcome)
-        await _final_artifact(report, audit)
+        await _finish(report, audit, AuditStatus.FAILED, details, outcome)
         raise ReassignmentIncomplete(report.summary, report) from None
     report.verify = verify.model_dump()
-    report.status = "completed"
-    report.summary = f"reassignment {result.summary()}; {verify.message}"
-    await audit(AuditStatus.FINISHED, report.summary, **details, **outcome)
-    await _final_artifact(report, audit)
-    logger.info("[%s] %s", cluster, report.summary)
+    report.status, report.summary = "completed", f"reassignment {result.summary()}; {verify.message}"
+    await _finish(report, audit, AuditStatus.FINISHED, details, outcome)
 
 
-def _brief(value: Any, limit: int = 50) -> Any:
-    """The result with long lists/dicts cut (an audit record must stay far below Kafka's 1 MB)."""
-    if isinstance(value, dict):
-        items = list(value.items())
-        out = {k: _brief(v, limit) for k, v in items[:limit]}
-        if len(items) > limit:
-            out["..."] = f"{len(items) - limit} more"
-        return out
-    if isinstance(value, list):
-        more = [f"... {len(value) - limit} more"] if len(value) > limit else []
-        return [_brief(v, limit) for v in value[:limit]] + more
-    return value
-
-
-def _first_notes(result: ExecutionResult) -> str:
-    bits = []
-    if result.failed:
-        bits.append("failed: " + capped([f"{k} ({v})" for k, v in result.failed.items()], limit=5, sep="; "))
-    if result.still_running:
-        bits.append("still running: " + capped(result.still_running, limit=10))
-    bits += result.notes[:3]
-    return ("; " + "; ".join(bits)) if bits else ""
-
-
-async def _final_artifact(report: ReassignReport, audit: _Audit) -> None:
+async def _finish(
+    report: ReassignReport, audit: RunAudit, status: AuditStatus, details: dict[str, Any], outcome: dict[str, Any]
+) -> None:
+    await audit(status, report.summary, **details, **outcome)
     report.audit = audit.records
     await acreate_markdown_artifact(
-        key=f"reassign-result-{report.cluster}", markdown=_result_markdown(report),
+        key=f"reassign-result-{report.cluster}", markdown=result_markdown(report),
         description=f"Reassignment result on {report.cluster}",
     )  # fmt: skip
-
-
-def _parse_partition(name: str) -> PartitionKey:
-    topic, sep, part = name.rpartition("-")
-    if not sep or not topic or not part.isdigit():
-        raise ConfigError(f'{name!r} is not "topic-partition" (e.g. orders-3)')
-    return topic, int(part)
-
-
-@flow(name="cancel-reassignment", retries=0)
-async def cancel_reassignment(cluster: str, params: CancelParams) -> CancelReport:
-    """Cancel moves in flight: revert them to their original replicas (never by an unclean election).
-
-    Default: every move kafka-medic started (from its journal). Holding the cluster lock (no
-    reassign run active), it also removes the journal's throttles once the reverts are done;
-    otherwise the active run notices the reverts, stops and cleans its own throttles.
-    """
-    logger = get_run_logger()
-    block = await load_cluster(cluster)
-    keys_requested = [_parse_partition(p) for p in params.partitions]
-    run_id = _run_id()
-    audit = _Audit(block, CANCEL_ACTION, params.actor, (), run_id)
-    store = PrefectJournalStore()
-    ops = ClusterOps(block)
-    try:
-        try:
-            async with coordination.acluster_lock(cluster, wait_s=params.lock_wait_s) as lock:
-                return await _cancel(ops, store, cluster, params, keys_requested, audit, lock, held=True)
-        except coordination.ClusterBusy:
-            logger.warning("[%s] a reassign run holds the lock: submitting the cancellation only", cluster)
-            return await _cancel(ops, store, cluster, params, keys_requested, audit, None, held=False)
-    finally:
-        ops.close()
-        audit.close()
-
-
-async def _cancel(
-    ops: ClusterOps, store: JournalStore, cluster: str, params: CancelParams, requested: list[PartitionKey],
-    audit: _Audit, lock: Any, *, held: bool,
-) -> CancelReport:  # fmt: skip
-    logger = get_run_logger()
-    journal = await store.load(cluster)
-    ours = journal.keys if journal is not None else set()
-    state = await call_with_retries(ops.state, what="reading the cluster state")
-    running = state.reassigning_keys
-    if requested:
-        foreign = sorted(k for k in requested if k in running and k not in ours)
-        if foreign and not params.include_foreign:
-            msg = (
-                f"refusing to cancel reassignments kafka-medic did not start: "
-                f"{capped([f'{t}-{p}' for t, p in foreign])}; set include_foreign to cancel them anyway"
-            )
-            await audit(AuditStatus.REFUSED, msg, params=params.model_dump())
-            raise SafetyError(msg)
-        keys = requested
-    else:
-        keys = sorted(running if params.include_foreign else ours & running)
-    details = {"params": params.model_dump(), "partitions": [f"{t}-{p}" for t, p in keys][:200]}
-    if not keys:
-        summary = "nothing to cancel: no matching reassignment is in progress"
-        result_dict: dict[str, Any] = {"requested": 0}
-        removed = None
-        if held and journal is not None and not journal.empty:
-            removed = await _clean_journal(ops, store, journal)
-            summary += f"; removed leftover throttles ({removed})"
-        await audit(AuditStatus.FINISHED, summary, **details)
-        return CancelReport(
-            cluster=cluster, summary=summary, held_lock=held, result=result_dict,
-            throttles_removed=None if removed is None else {"summary": removed}, audit=audit.records,
-        )  # fmt: skip
-    await audit(AuditStatus.STARTED, f"cancelling {len(keys)} reassignment(s)", **details)
-    try:
-        # Our own moves go back to their exact original order (preferred leader included).
-        originals = {(m.topic, m.partition): m.old_replicas for m in (journal.moves if journal else ())}
-        result = await cancel_reassignments(
-            ops, keys, allow_partial=params.allow_partial, timeout_s=params.timeout_s, restore_order=originals
-        )
-    except MedicError as exc:
-        await audit(AuditStatus.REFUSED, str(exc), **details)
-        raise
-    removed = None
-    if held and journal is not None:
-        lock.ensure_held()
-        fresh = await store.load(cluster)
-        if fresh is not None:
-            removed = await _clean_journal(ops, store, fresh)
-    summary = (
-        f"{len(result.cancelled)} cancelled, {len(result.reverted)} reverted, {len(result.still_reverting)} "
-        f"still reverting, {len(result.refused_unclean)} refused (unclean revert), "
-        f"{len(result.not_in_progress)} not in progress"
-    )
-    if not held:
-        summary += "; the active reassign run removes its own throttles"
-    ok = not result.still_reverting and not result.errors
-    await audit(AuditStatus.FINISHED if ok else AuditStatus.FAILED, summary, **details, result=result.to_dict())
-    await acreate_markdown_artifact(
-        key=f"cancel-reassignment-{cluster}",
-        markdown=f"# Cancel reassignments on `{cluster}`\n\n{summary}\n\n```\n{result.to_dict()}\n```",
-    )
-    logger.info("[%s] %s", cluster, summary)
-    report = CancelReport(
-        cluster=cluster, summary=summary, held_lock=held, result=result.to_dict(),
-        throttles_removed=None if removed is None else {"summary": removed}, audit=audit.records,
-    )  # fmt: skip
-    if not ok:
-        raise MedicError(f"cancellation incomplete: {summary}; errors: {result.errors}")
-    return report
-
-
-async def _clean_journal(ops: ClusterOps, store: JournalStore, journal: Any) -> str:
-    """Remove the journal's throttles that no running move needs (all of them once reverted)."""
-    ledger = Ledger(ops, store, journal)
-    state = await call_with_retries(ops.state, what="reading the cluster state")
-    released = await ledger.release(state)
-    return released.summary()

@@ -1,20 +1,17 @@
-"""From decisions to actions: the health check's dispatcher and the ``remediate`` flow.
+"""From decisions to actions: the health check's :func:`dispatch`, and the ``remediate`` flow.
 
-``dispatch(block, decisions, context)`` is registered with ``flows.health_check`` when this module
-is imported. For each executable decision:
+For each executable decision of a health check:
 
-* ``page``: notify humans (``kafka_medic.notify``) and audit ``paged`` -- right here, in the
-  health check's run, because paging must not depend on a worker being free. Repeats of the same
-  page are suppressed for ``KAFKA_MEDIC_PAGE_REPEAT_S`` (default 900 s) so a long outage does not
-  page every cycle.
-* ``replace_broker`` / ``reassign_away``: wrapped in one ``remediate`` run. If a deployment of the
-  ``remediate`` flow exists (``KAFKA_MEDIC_REMEDIATE_DEPLOYMENT`` names one, else the first found),
-  it is started with ``run_deployment(..., timeout=0)``: a long heal (or a pause waiting for a
-  human) never blocks the next health check, and a run already active for the cluster is not
-  started twice. Otherwise the run happens in-process as a subflow (fine for tests and small
-  setups; the health check waits for it): a ``remediate`` subflow, or -- for a replacement that
-  needs no approval -- the ``replace-broker`` subflow directly (one flow run less between the
-  finding and the repair).
+* ``page``: notify humans and audit ``paged`` right there, in the health check's run -- paging must
+  not depend on a worker being free (:func:`tasks.pages.page_humans`, repeats suppressed).
+* a broker remedy (``demote_broker``, ``restart_broker``, ``replace_broker``, ``restore_broker``,
+  ``reassign_away``) -- unless earlier attempts on that broker failed recently (it backs off, and
+  after too many gives up and pages once: :func:`tasks.ladder.attempt_gate`) -- one ``remediate``
+  run, through :func:`tasks.dispatch.start_flow`:
+  a run of the ``remediate`` deployment when one exists (fire and forget: a long heal, or a pause
+  waiting for a human, never blocks the next health check; not started twice for a cluster), else
+  in this process -- and then, for a replacement that needs no approval, the ``replace-broker``
+  subflow directly (one flow run less between the finding and the repair).
 
 ``remediate(cluster, decision)`` handles approve mode: it pauses with a typed ``Approval`` form
 (``pause_flow_run(wait_for_input=...)``) for at most ``policy.approval_timeout_s``; approved ->
@@ -26,44 +23,35 @@ a decision that went stale while it waited is safe.
 from __future__ import annotations
 
 import logging
-import os
-import re
-import zlib
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    DeploymentFilter,
-    DeploymentFilterId,
-    FlowFilter,
-    FlowFilterName,
-    FlowRunFilter,
-    FlowRunFilterState,
-    FlowRunFilterStateType,
-    FlowRunFilterTags,
-)
-from prefect.client.schemas.objects import StateType
-from prefect.deployments import run_deployment
+from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.kafka_cluster import KafkaCluster
-from flows.health_check import load_cluster, register_dispatcher
-from flows.replace_broker import ACTION as REPLACE_ACTION
-from flows.replace_broker import FlowAudit, ReplaceBrokerParams, fresh_evaluation, heal_findings, replace_broker
-from kafka_medic import coordination
-from kafka_medic.audit import AuditStatus
-from kafka_medic.decide import Decision, Remedy
-from kafka_medic.notify import anotify, cluster_secrets, format_page
+from blocks.load import load_cluster
+from flows.demote_broker import LeadershipParams, demote_broker, restore_broker
+from flows.reassign import ReassignParams, reassign
+from flows.replace_broker import ReplaceBrokerParams, replace_broker
+from flows.restart_broker import RestartBrokerParams, restart_broker
+from kafka_medic.audit import AUTOMATION_ACTOR, AuditStatus
+from kafka_medic.decide import BROKER_REMEDIES, Decision, Remedy
+from kafka_medic.heal import REPLACE_ACTION, heal_findings
+from kafka_medic.judgment import Ladder
+from tasks.audit import RunAudit
+from tasks.collect import look_now
+from tasks.dispatch import start_flow
+from tasks.ladder import attempt_gate, page_gave_up
+from tasks.pages import page_humans
+from tasks.state import cluster_state
 
 FLOW_NAME = "remediate"
-AUTOMATION_ACTOR = "kafka-medic automation"
 #: An in-process approval blocks the health check (whose own timeout is 600 s): bound it below that.
 IN_PROCESS_APPROVAL_MAX_S = 480.0
-_ACTIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
 
 
 def _logger() -> Any:
@@ -74,24 +62,14 @@ def _logger() -> Any:
         return logging.getLogger(__name__)
 
 
-def _page_repeat_s() -> float:
-    try:
-        return max(0.0, float(os.environ.get("KAFKA_MEDIC_PAGE_REPEAT_S", "900")))
-    except ValueError:
-        return 900.0
-
-
-def cluster_tag(cluster: str) -> str:
-    """Tag on every remediate run, so one cluster's active runs can be found."""
-    return f"kafka-medic-cluster:{cluster}"
-
-
 class RemediationParams(BaseModel):
     """One decision to carry out (the ``decision`` parameter of the ``remediate`` flow)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    remedy: Remedy = Field(..., description="replace_broker, reassign_away or page.")
+    remedy: Remedy = Field(
+        ..., description="demote_broker, restart_broker, replace_broker, restore_broker, reassign_away or page."
+    )
     broker_id: int | None = Field(None, ge=0, description="The broker the decision is about.")
     rule: str = Field("", max_length=200, description="The health rule behind the decision.")
     reason: str = Field("", max_length=2000, description="Why (the finding's summary).")
@@ -118,47 +96,13 @@ class Approval(RunInput):
     approver: str = Field("", max_length=200, description="Your name.")
 
 
-# -- pages -----------------------------------------------------------------------------------------------
-
-
-def page_key(rule: str, findings: list[dict[str, Any]]) -> str:
-    """Suppression key of a page: its rule(s) and the brokers involved, so the same outage pages
-    once per window but a different one (other brokers) pages at once."""
-    brokers = sorted({int(b) for f in findings if f.get("action") == "page" for b in f.get("brokers") or []})
-    slug = re.sub(r"[^a-z0-9]+", "-", rule.lower()).strip("-")[:40] or "page"
-    return f"page-{slug}-{zlib.crc32(repr(brokers).encode()):08x}"
-
-
-async def page_humans(
-    block: KafkaCluster, rule: str, headline: str, findings: list[dict[str, Any]], *, actor: str = AUTOMATION_ACTOR
-) -> dict[str, Any]:
-    """Notify every configured channel and audit ``paged``; repeats within the window are suppressed."""
-    logger = _logger()
-    action = page_key(rule, findings)
-    repeat_s = _page_repeat_s()
-    remaining = await coordination.acooldown_remaining(block.name, action, repeat_s)
-    if remaining > 0:
-        logger.warning("[%s] page %s suppressed (sent less than %.0fs ago): %s", block.name, rule, repeat_s, headline)
-        return {"remedy": "page", "rule": rule, "status": "suppressed", "repeat_in_s": round(remaining, 1)}
-    subject, body = format_page(block.name, headline, findings)
-    deliveries = await anotify(block.name, subject, body, secrets=cluster_secrets(block))
-    sent = [d.block for d in deliveries if d.ok]
-    failed = [d.to_record() for d in deliveries if not d.ok]
-    audit = FlowAudit(block, actor=actor)
-    await audit(AuditStatus.PAGED, headline, action="page", rule=rule, sent_to=sent, failed=failed)
-    if sent or not deliveries:  # all channels failed: try again next cycle
-        await coordination.arecord_success(block.name, action)
-    logger.warning("[%s] PAGED (%s) via %s: %s", block.name, rule, sent or "no channel", headline)
-    return {"remedy": "page", "rule": rule, "status": "paged", "sent_to": sent, "failed": failed}
-
-
-# -- the remediate flow ----------------------------------------------------------------------------------
-
-
 def _approval_text(cluster: str, d: RemediationParams) -> str:
     what = {
-        Remedy.REPLACE_BROKER: f"**replace broker {d.broker_id}** (fresh machine/disk, same broker id)",
+        Remedy.REPLACE_BROKER: f"**heal broker {d.broker_id}** (restart it with its disk if its host is still "
+        "there, else a fresh machine/disk with the same broker id)",
         Remedy.REASSIGN_AWAY: f"**move every partition off broker {d.broker_id}**",
+        Remedy.DEMOTE_BROKER: f"**take every leadership off broker {d.broker_id}** (no data moves; reversible)",
+        Remedy.RESTART_BROKER: f"**restart broker {d.broker_id}** keeping its disk",
     }.get(d.remedy, d.remedy.value)
     return (
         f"kafka-medic wants to {what} on cluster `{cluster}`.\n\n"
@@ -175,19 +119,17 @@ async def remediate(cluster: str, decision: RemediationParams) -> dict[str, Any]
     block = await load_cluster(cluster)
     d = decision
     brokers = (d.broker_id,) if d.broker_id is not None else ()
-    audit = FlowAudit(block, actor=d.actor, brokers=brokers)
+    audit = RunAudit(block, d.remedy.value, actor=d.actor, brokers=brokers)
     base = {"remedy": d.remedy.value, "broker_id": d.broker_id}
 
     if d.remedy is Remedy.PAGE:
         return await page_humans(block, d.rule, d.reason, d.findings, actor=d.actor)
-    if d.remedy not in (Remedy.REPLACE_BROKER, Remedy.REASSIGN_AWAY) or d.broker_id is None:
+    if d.remedy not in BROKER_REMEDIES or d.broker_id is None:
         return {**base, "status": "ignored", "message": f"nothing to do for remedy {d.remedy.value}"}
 
     actor = d.actor
     if d.needs_approval:
         timeout_s = block.policy.approval_timeout_s
-        from prefect.context import FlowRunContext
-
         ctx = FlowRunContext.get()
         if ctx is not None and ctx.flow_run is not None and ctx.flow_run.deployment_id is None:
             timeout_s = min(timeout_s, IN_PROCESS_APPROVAL_MAX_S)  # in-process: do not hold the health check
@@ -222,7 +164,25 @@ async def remediate(cluster: str, decision: RemediationParams) -> dict[str, Any]
 
     if d.remedy is Remedy.REPLACE_BROKER:
         return await _replace(cluster, d, actor)
-    return await _reassign_away(cluster, d, actor, audit)
+    if d.remedy is Remedy.REASSIGN_AWAY:
+        return await _reassign_away(cluster, d, actor, audit)
+    return await _ladder_step(cluster, d, actor)
+
+
+async def _ladder_step(cluster: str, d: RemediationParams, actor: str) -> dict[str, Any]:
+    """Demote, restart or restore (automation's parameters: act only if a fresh judgment still says so)."""
+    assert d.broker_id is not None
+    base = {"remedy": d.remedy.value, "broker_id": d.broker_id}
+    reason = f"{d.rule}: {d.reason}"[:1000]
+    if d.remedy is Remedy.RESTART_BROKER:
+        params = RestartBrokerParams(broker_id=d.broker_id, dry_run=d.dry_run, automation=True, actor=actor,
+                                     reason=reason)  # fmt: skip
+        res = await restart_broker(cluster, params)
+        return {**base, "status": res.status.value, "message": res.message, "result": res.model_dump(mode="json")}
+    step = demote_broker if d.remedy is Remedy.DEMOTE_BROKER else restore_broker
+    lp = LeadershipParams(broker_id=d.broker_id, dry_run=d.dry_run, automation=True, actor=actor, reason=reason)
+    report = await step(cluster, lp)
+    return {**base, "status": report.status, "message": report.summary, "result": report.model_dump(mode="json")}
 
 
 async def _replace(cluster: str, d: RemediationParams, actor: str) -> dict[str, Any]:
@@ -238,19 +198,12 @@ async def _replace(cluster: str, d: RemediationParams, actor: str) -> dict[str, 
             "result": res.model_dump(mode="json")}  # fmt: skip
 
 
-async def _reassign_away(cluster: str, d: RemediationParams, actor: str, audit: FlowAudit) -> dict[str, Any]:
+async def _reassign_away(cluster: str, d: RemediationParams, actor: str, audit: RunAudit) -> dict[str, Any]:
     """Drain the broker's partitions to the others (no replacer configured): the ``reassign`` flow,
-    after the same "still needed, automation allowed" check a replacement makes."""
+    after the same "still needed, automation allowed" check a replacement makes, on a fresh look."""
     base = {"remedy": d.remedy.value, "broker_id": d.broker_id}
-    try:
-        from flows.reassign import ReassignParams, reassign
-    except ImportError:
-        msg = f"cannot move partitions off broker {d.broker_id}: the reassign flow is not installed"
-        await audit(AuditStatus.SKIPPED, msg, action="reassign", why="reassign flow unavailable")
-        return {**base, "status": "skipped", "message": msg}
     assert d.broker_id is not None
-    block = await load_cluster(cluster)
-    _, ev = await fresh_evaluation(block)
+    ev = (await look_now(await load_cluster(cluster))).evaluation
     if not ev.automation_allowed or not heal_findings(ev, d.broker_id):
         why = "automation stands down" if not ev.automation_allowed else "it no longer needs healing"
         msg = f"not moving partitions off broker {d.broker_id}: {why} (fresh health check)"
@@ -266,43 +219,14 @@ async def _reassign_away(cluster: str, d: RemediationParams, actor: str, audit: 
 # -- dispatch -------------------------------------------------------------------------------------------
 
 
-async def remediate_deployment() -> tuple[str, Any] | None:
-    """("remediate/<name>", deployment id) of the deployment to use, or None to run in-process."""
-    wanted = os.environ.get("KAFKA_MEDIC_REMEDIATE_DEPLOYMENT", "").strip()
-    async with get_client() as client:
-        deployments = await client.read_deployments(flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])))
-    names = sorted((dep.name, dep.id) for dep in deployments)
-    if wanted:
-        short = wanted.split("/", 1)[-1]
-        match = [n for n in names if n[0] == short]
-        if not match:
-            _logger().error("KAFKA_MEDIC_REMEDIATE_DEPLOYMENT=%s does not exist; running in-process", wanted)
-            return None
-        names = match
-    return (f"{FLOW_NAME}/{names[0][0]}", names[0][1]) if names else None
-
-
-async def active_runs(deployment_id: Any, cluster: str) -> list[Any]:
-    """Remediate runs of this deployment for ``cluster`` that are not finished yet."""
-    async with get_client() as client:
-        return await client.read_flow_runs(
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-            flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[cluster_tag(cluster)]),
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=_ACTIVE_STATES)),
-            ),
-            limit=5,
-        )
-
-
-async def dispatch(block: KafkaCluster, decisions: list[Decision], context: dict[str, Any]) -> list[dict[str, Any]]:
-    """Carry out the health check's executable decisions (see the module docstring). Never raises
-    for one decision's failure: each gets a result dict, so the health check always completes."""
+async def dispatch(
+    block: KafkaCluster, decisions: list[Decision], findings: list[dict[str, Any]], ladder: Ladder | None = None
+) -> list[dict[str, Any]]:
+    """Carry out a health check's executable decisions (see the module docstring). Never raises for
+    one decision's failure: each gets a result dict, so the health check always completes."""
     logger = _logger()
-    findings = list(context.get("findings", []))
     out: list[dict[str, Any]] = []
     todo = [d for d in decisions if d.execute]
-
     pages = [d for d in todo if d.remedy is Remedy.PAGE]
     if pages:
         headline = "; ".join(d.reason for d in pages)[:1000]
@@ -313,52 +237,39 @@ async def dispatch(block: KafkaCluster, decisions: list[Decision], context: dict
             logger.exception("[%s] paging failed", block.name)
             out.append({"remedy": "page", "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
 
-    actions = [d for d in todo if d.remedy in (Remedy.REPLACE_BROKER, Remedy.REASSIGN_AWAY)]
-    if not actions:
-        return out
-    try:
-        deployment = await remediate_deployment()
-    except Exception as exc:
-        logger.error("[%s] cannot look up the remediate deployment (%s); running in-process", block.name, exc)
-        deployment = None
-
-    for d in actions:
+    for d in (d for d in todo if d.remedy in BROKER_REMEDIES and d.broker_id is not None):
         base = {"remedy": d.remedy.value, "broker_id": d.broker_id}
-        if d.remedy is Remedy.REPLACE_BROKER and not d.needs_approval:
-            remaining = await coordination.acooldown_remaining(
-                block.name, REPLACE_ACTION, block.policy.replacement_cooldown_s
+        gate = attempt_gate(ladder or Ladder(), d.broker_id, block.policy)
+        if not gate.allowed and d.remedy is not Remedy.RESTORE_BROKER:  # giving leadership back is never held
+            out.append({**base, **gate.to_record()})
+            if gate.gave_up:
+                try:
+                    out.append(await page_gave_up(block, d.broker_id, d.remedy.value, gate.why))
+                except Exception as exc:
+                    logger.exception("[%s] paging failed", block.name)
+                    out.append({"remedy": "page", "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        direct = d.remedy is Remedy.REPLACE_BROKER and not d.needs_approval
+        if direct:
+            remaining = await cluster_state(block.name).cooldown_remaining(
+                REPLACE_ACTION, block.policy.replacement_cooldown_s
             )
             if remaining > 0:  # do not start a run only to have it skip (and audit) every cycle
                 out.append({**base, "status": "cooling down", "remaining_cooldown_s": round(remaining, 1)})
                 continue
         params = RemediationParams.from_decision(d, findings)
         try:
-            if deployment is not None:
-                name, dep_id = deployment
-                active = await active_runs(dep_id, block.name)
-                if active:
-                    out.append({**base, "status": "already running", "flow_run_id": str(active[0].id),
-                                "mode": "deployment"})  # fmt: skip
-                    continue
-                fr = await run_deployment(
-                    name,
-                    parameters={"cluster": block.name, "decision": params.model_dump(mode="json")},
-                    timeout=0,
-                    tags=[cluster_tag(block.name), f"remedy:{d.remedy.value}"],
-                )
-                out.append({**base, "status": "started", "mode": "deployment", "deployment": name,
-                            "flow_run_id": str(fr.id), "flow_run_name": fr.name})  # fmt: skip
-            elif d.remedy is Remedy.REPLACE_BROKER and not d.needs_approval:
-                # Nothing for the remediate wrapper to do (no approval to wait for): the replacement
-                # runs as the health check's subflow directly, one flow run less before the repair.
-                out.append({**base, "mode": "in-process", **await _replace(block.name, params, params.actor)})
-            else:
-                res = await remediate(block.name, params)
-                out.append({**base, "mode": "in-process", **res})
+            started = await start_flow(
+                remediate, {"cluster": block.name, "decision": params}, cluster=block.name,
+                tags=[f"remedy:{d.remedy.value}"], in_process=_replace_directly if direct else None,
+            )  # fmt: skip
+            out.append({**base, **started.to_record()})
         except Exception as exc:
             logger.error("[%s] remediation %s of broker %s failed: %s", block.name, d.remedy, d.broker_id, exc)
             out.append({**base, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
     return out
 
 
-register_dispatcher(dispatch)
+async def _replace_directly(cluster: str, decision: RemediationParams) -> dict[str, Any]:
+    """In-process, a replacement that needs no approval skips the remediate wrapper (nothing to wait for)."""
+    return await _replace(cluster, decision, decision.actor)

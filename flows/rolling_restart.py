@@ -1,36 +1,36 @@
-"""``rolling-restart``: restart brokers one at a time, never the next while the ISR is short."""
+"""``rolling-restart``: restart brokers one at a time, never the next while the ISR is short.
+
+Before every step the cluster is looked at twice, a moment apart (:func:`steady_blockers`): any
+broker down, under-replicated / under-min-ISR / offline partition, reassignment in flight, or a
+broker the controller does not list refuses the step. A refusal before the first restart completes
+the run as ``refused`` (nothing was restarted); a stop after some restarts fails it (something
+changed), with everything done so far in the report.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.kafka_cluster import KafkaCluster
-from flows.maintenance_common import (
-    LOCK_WAIT,
-    Audit,
-    cluster_lock,
-    elect_preferred,
-    load_block,
-    read_partitions,
-    wait_back_in_sync,
-)
-from kafka_medic import coordination
+from blocks.load import aload_replacer, load_cluster
 from kafka_medic.audit import AuditStatus
-from kafka_medic.cluster_reads import (
-    describe_cluster,
-    make_admin,
-)
-from kafka_medic.collector import collect_snapshot
-from kafka_medic.errors import ConfigError, SafetyError
+from kafka_medic.errors import ActionFailed, ClusterBusy, ConfigError
 from kafka_medic.maintenance.election import election_candidates
 from kafka_medic.maintenance.restart import host_of, restart_blockers, restart_targets
-from kafka_medic.rules import evaluate
+from kafka_medic.params import LOCK_WAIT, BrokerOrder
+from kafka_medic.replacers import Replacer
+from kafka_medic.reports.restart import RestartStep, RollingRestartReport, restart_markdown
+from tasks.audit import RunAudit
+from tasks.collect import Look, look_now
+from tasks.kafka import elect_preferred, read_partitions, registered_brokers
+from tasks.locks import cluster_lock
+from tasks.replacers import restart_broker_task
+from tasks.verify import wait_back_in_sync
 
 
 class RollingRestartParams(BaseModel):
@@ -38,7 +38,7 @@ class RollingRestartParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    brokers: list[int] | None = Field(
+    brokers: BrokerOrder = Field(
         None, description="Broker ids, restarted in this order (default: every broker, by id).", max_length=10_000
     )
     dry_run: bool = Field(True, description="Only check the cluster and list the steps; restart nothing.")
@@ -51,193 +51,118 @@ class RollingRestartParams(BaseModel):
     )
     lock_wait_s: float = LOCK_WAIT
 
-    @field_validator("brokers")
-    @classmethod
-    def _brokers(cls, value: list[int] | None) -> list[int] | None:
-        if value is None:
-            return None
-        if not value:
-            raise ValueError("list at least one broker id, or leave brokers unset for all")
-        if any(b < 0 for b in value):
-            raise ValueError("broker ids must be >= 0")
-        if len(set(value)) != len(value):
-            raise ValueError("a broker id is listed twice")
-        return value
-
 
 DEFAULT_RESTART = RollingRestartParams()  # frozen: safe to share as a default
 
 
-class Assessment(BaseModel):
-    """One look at the cluster before a restart step (arbitrary types: frames inside)."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    snapshot: Any
-    evaluation: Any
-    registered: set[int] | None = Field(None, description="DescribeCluster's brokers; None if unreadable")
-
-    def blockers(self, broker_id: int) -> list[str]:
-        reasons = restart_blockers(self.snapshot, self.evaluation, broker_id, self.registered)
-        if self.registered is None:
-            reasons.append("the controller's list of registered brokers could not be read")
-        return reasons
+async def blockers_now(block: KafkaCluster, broker_id: int, look: Look | None = None) -> tuple[Look, list[str]]:
+    """A fresh look (or ``look``, just taken) and the controller's registered brokers: every reason
+    restarting ``broker_id`` is unsafe."""
+    if look is None:
+        look, registered = await asyncio.gather(look_now(block), registered_brokers(block))
+    else:
+        registered = await registered_brokers(block)
+    reasons = restart_blockers(look.snapshot, look.evaluation, broker_id, registered)
+    if registered is None:
+        reasons.append("the controller's list of registered brokers could not be read")
+    return look, reasons
 
 
-def _registered(block: KafkaCluster) -> set[int] | None:
-    try:
-        return {b.broker_id for b in describe_cluster(make_admin(block.confluent_config()), 10.0).brokers}
-    except Exception:
-        return None
-
-
-@task(name="assess-cluster", cache_policy=None)
-async def assess(block: KafkaCluster) -> Assessment:
-    """Collect a snapshot, evaluate the health rules, ask the controller who is registered (read-only)."""
-    result = await asyncio.to_thread(collect_snapshot, block)
-    registered = await asyncio.to_thread(_registered, block)
-    down_since = await coordination.aload_down_since(block.name)
-    ev = evaluate(result.snapshot, block.policy, down_since=down_since)
-    return Assessment(snapshot=result.snapshot, evaluation=ev, registered=registered)
-
-
-async def assess_steady(block: KafkaCluster, broker_id: int, *, gap_s: float = 2.0) -> tuple[Assessment, list[str]]:
-    """Two assessments ``gap_s`` apart; the step may go only if both find nothing wrong.
+async def steady_blockers(block: KafkaCluster, broker_id: int, *, gap_s: float = 2.0) -> tuple[Look, list[str]]:
+    """Two looks ``gap_s`` apart; the step may go only if both find nothing wrong.
 
     A single look can fall in the second after a failure before every view of the cluster shows
     it; restarting a broker then would take two down at once.
     """
-    first = await assess(block)
-    reasons = first.blockers(broker_id)
+    first, reasons = await blockers_now(block, broker_id)
     if reasons:
         return first, reasons
     await asyncio.sleep(gap_s)
-    second = await assess(block)
-    return second, second.blockers(broker_id)
-
-
-class RestartStep(BaseModel):
-    broker_id: int
-    restart_s: float
-    isr_full_s: float
-    summary: str
-
-
-class RollingRestartReport(BaseModel):
-    cluster: str
-    dry_run: bool
-    brokers: list[int]
-    blockers: list[str] = Field(default_factory=list, description="why the first step would be refused now")
-    steps: list[RestartStep] = Field(default_factory=list)
-    election: dict[str, Any] | None = None
-    audit: list[dict[str, Any]] = Field(default_factory=list)
-
-
-@task(name="restart-broker", cache_policy=None)
-async def restart_broker_task(replacer: Any, broker_id: int, host: str) -> dict[str, Any]:
-    """Restart one broker keeping its disk, through the cluster's replacer (sandbox, EC2 reboot)."""
-    outcome = await asyncio.to_thread(replacer.restart, broker_id, host)
-    return outcome.to_record()
-
-
-@task(name="wait-back-in-sync", cache_policy=None)
-async def wait_back_in_sync_task(block: KafkaCluster, broker_id: int | None, timeout_s: float) -> float:
-    """The restarted broker registered and every partition's ISR full again (bounded)."""
-    return await wait_back_in_sync(block, broker_id=broker_id, timeout_s=timeout_s)
+    return await blockers_now(block, broker_id)
 
 
 @flow(name="rolling-restart", timeout_seconds=7 * 86_400, retries=0)
 async def rolling_restart(cluster: str, params: RollingRestartParams = DEFAULT_RESTART) -> RollingRestartReport:
     """Restart brokers one at a time with their disks, never the next while the ISR is short.
 
-    Before every step the cluster is assessed (collector + health rules + removal impact); any
-    broker down, under-replicated / under-min-ISR / offline partition or reassignment in flight
-    refuses the step, and the run stops with everything it did so far in the report. After every
-    restart it waits for the broker to register and for every partition's ISR to be full.
-
     Args:
         cluster: Name of the cluster (its KafkaCluster block), e.g. "sandbox".
         params: Which brokers (default: all, by id), dry run or not, how patiently.
     """
-    from kafka_medic.replacers import aload_replacer
-
-    logger = get_run_logger()
-    block = await load_block(cluster)
-    audit = Audit(block, "rolling_restart")
+    block = await load_cluster(cluster)
+    audit = RunAudit(block, "rolling_restart")
     replacer = await aload_replacer(block)
     if not replacer.supports_restart:
         raise ConfigError(f"cluster {cluster!r}: its {replacer.kind} replacer cannot restart brokers")
-    first = await assess(block)
+    first = await look_now(block)
     targets = restart_targets(first.snapshot, params.brokers)
     report = RollingRestartReport(cluster=cluster, dry_run=params.dry_run, brokers=targets)
-    report.blockers = first.blockers(targets[0])
+    _, report.blockers = await blockers_now(block, targets[0], first)
+    verdict = "would be refused now: " + "; ".join(report.blockers) if report.blockers else "could start now"
     if params.dry_run:
-        verdict = "would be refused now: " + "; ".join(report.blockers) if report.blockers else "could start now"
-        await audit(AuditStatus.PLANNED, f"dry run: restart brokers {targets} one at a time; {verdict}", targets)
-        report.audit = audit.records
-        await acreate_markdown_artifact(key=f"rolling-restart-{cluster}", markdown=_restart_markdown(report))
-        return report
-    if report.blockers:
-        await audit(AuditStatus.REFUSED, "rolling restart refused: " + "; ".join(report.blockers), targets)
-        raise SafetyError(
-            f"rolling restart of {cluster!r} refused, nothing was restarted: " + "; ".join(report.blockers)
-        )
+        report.summary = f"dry run: restart brokers {targets} one at a time; {verdict}"
+        await audit(AuditStatus.PLANNED, report.summary, brokers=targets)
+    elif report.blockers:
+        report.status = "refused"
+        report.summary = f"rolling restart of {cluster!r} refused, nothing was restarted: " + "; ".join(report.blockers)
+        await audit(AuditStatus.REFUSED, report.summary, brokers=targets)
+    else:
+        try:
+            await _restart_all(block, params, report, audit, replacer)
+        except ClusterBusy as exc:
+            report.status, report.summary = "busy", await audit.busy(exc, brokers=targets)
+    report.audit = audit.records
+    await acreate_markdown_artifact(key=f"rolling-restart-{cluster}", markdown=restart_markdown(report))
+    get_run_logger().info("[%s] %s", cluster, report.summary)
+    return report
 
+
+async def _restart_all(
+    block: KafkaCluster,
+    params: RollingRestartParams,
+    report: RollingRestartReport,
+    audit: RunAudit,
+    replacer: Replacer,
+) -> None:
+    """Under the cluster lock, one broker at a time; each step re-checked twice, then waited for full ISR."""
+    targets, done = report.brokers, []
     progress = await acreate_progress_artifact(
-        progress=0.0, key=f"rolling-restart-{cluster}-progress", description=f"Rolling restart of {cluster}"
+        progress=0.0, key=f"rolling-restart-{block.name}-progress", description=f"Rolling restart of {block.name}"
     )
-    done: list[int] = []
-    try:
-        async with cluster_lock(cluster, params.lock_wait_s) as lock:
-            await audit(AuditStatus.STARTED, f"rolling restart of brokers {targets}", targets)
+    async with cluster_lock(block.name, wait_s=params.lock_wait_s) as lock:
+        await audit(AuditStatus.STARTED, f"rolling restart of brokers {targets}", brokers=targets)
+        try:
             for i, broker_id in enumerate(targets):
                 lock.ensure_held()
-                # Re-assess before every step, under the lock: the cluster may have changed meanwhile.
-                now, blockers = await assess_steady(block, broker_id)
+                # Re-checked before every step, under the lock: the cluster may have changed meanwhile.
+                now, blockers = await steady_blockers(block, broker_id)
                 if blockers:
                     report.blockers = blockers
-                    raise SafetyError(
+                    raise ActionFailed(
                         f"stopping before broker {broker_id} (restarted so far: {done}): " + "; ".join(blockers)
                     )
-                logger.info("[%s] restarting broker %d (%d/%d)", cluster, broker_id, i + 1, len(targets))
+                get_run_logger().info("[%s] restarting broker %d (%d/%d)", block.name, broker_id, i + 1, len(targets))
                 t0 = time.monotonic()
                 outcome = await restart_broker_task(replacer, broker_id, host_of(now.snapshot, broker_id))
                 restart_s = time.monotonic() - t0
-                isr_s = await wait_back_in_sync_task(block, broker_id, params.isr_timeout_s)
+                isr_s = await wait_back_in_sync(block, broker_id=broker_id, timeout_s=params.isr_timeout_s)
                 done.append(broker_id)
                 step = RestartStep(broker_id=broker_id, restart_s=round(restart_s, 1), isr_full_s=round(isr_s, 1),
                                    summary=outcome.get("summary", ""))  # fmt: skip
                 report.steps.append(step)
                 await audit(AuditStatus.FINISHED, f"broker {broker_id} restarted; ISR full after {isr_s:.0f} s",
-                            [broker_id], details=step.model_dump())  # fmt: skip
+                            brokers=[broker_id], step=step.model_dump())  # fmt: skip
                 await aupdate_progress_artifact(progress, 100.0 * (i + 1) / len(targets))
                 if i + 1 < len(targets) and params.settle_s:
                     await asyncio.sleep(params.settle_s)
             if params.elect_leaders_after:
                 eligible, _blocked = election_candidates(await read_partitions(block))
                 report.election = await elect_preferred(block, eligible, 60.0)
-    except coordination.ClusterBusy as exc:
-        await audit(AuditStatus.SKIPPED, str(exc), targets)
-        raise
-    except Exception as exc:
-        await audit(AuditStatus.FAILED, f"rolling restart stopped after {done}: {exc}", targets)
-        report.audit = audit.records
-        await acreate_markdown_artifact(key=f"rolling-restart-{cluster}", markdown=_restart_markdown(report))
-        raise
-    await audit(AuditStatus.FINISHED, f"rolling restart of {targets} complete", targets)
-    report.audit = audit.records
-    await acreate_markdown_artifact(key=f"rolling-restart-{cluster}", markdown=_restart_markdown(report))
-    return report
-
-
-def _restart_markdown(r: RollingRestartReport) -> str:
-    title = "dry run" if r.dry_run else f"{len(r.steps)} of {len(r.brokers)} brokers restarted"
-    lines = [f"# Rolling restart of `{r.cluster}`: {title}", "", f"Order: {r.brokers}", ""]
-    if r.blockers:
-        lines += ["**Refused / stopped because:**", "", *[f"- {b}" for b in r.blockers], ""]
-    if r.steps:
-        lines += ["| broker | restart (s) | ISR full after (s) | summary |", "|---|---|---|---|"]
-        lines += [f"| {s.broker_id} | {s.restart_s} | {s.isr_full_s} | {s.summary} |" for s in r.steps]
-    if r.election:
-        lines += ["", f"Preferred leader election afterwards: {r.election['moved']} of {r.election['requested']} moved"]
-    return "\n".join(lines)
+        except Exception as exc:
+            report.status, report.summary = "stopped", f"rolling restart stopped after {done}: {exc}"
+            await audit(AuditStatus.FAILED, report.summary, brokers=targets)
+            report.audit = audit.records
+            await acreate_markdown_artifact(key=f"rolling-restart-{block.name}", markdown=restart_markdown(report))
+            raise
+    report.status, report.summary = "completed", f"rolling restart of {targets} complete"
+    await audit(AuditStatus.FINISHED, report.summary, brokers=targets)

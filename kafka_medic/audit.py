@@ -27,7 +27,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from kafka_medic.cluster_reads import make_admin
+from kafka_medic.monitor.cluster_reads import make_admin
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,16 @@ def scrub(value: Any) -> Any:
     if hasattr(value, "get_secret_value"):
         return "**********"
     return value
+
+
+#: The actor of everything automation starts (health check -> remediation); a human's approval is
+#: recorded as "<approver> (approved kafka-medic automation)".
+AUTOMATION_ACTOR = "kafka-medic automation"
+
+
+def is_automation(actor: str) -> bool:
+    """True for actions automation started (approved ones included): their completion is news to on-call."""
+    return AUTOMATION_ACTOR in actor
 
 
 def default_actor() -> str:
@@ -187,3 +197,17 @@ def read_audit(client_conf: dict[str, Any], topic: str, *, timeout_s: float = 15
         return sorted(out, key=lambda r: r.get("at", ""))
     finally:
         consumer.close()
+
+
+def brief(value: Any, limit: int = 50) -> Any:
+    """The result with long lists/dicts cut (an audit record must stay far below Kafka's 1 MB)."""
+    if isinstance(value, dict):
+        items = list(value.items())
+        out = {k: brief(v, limit) for k, v in items[:limit]}
+        if len(items) > limit:
+            out["..."] = f"{len(items) - limit} more"
+        return out
+    if isinstance(value, list):
+        more = [f"... {len(value) - limit} more"] if len(value) > limit else []
+        return [brief(v, limit) for v in value[:limit]] + more
+    return value

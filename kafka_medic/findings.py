@@ -18,8 +18,11 @@ class Action(StrEnum):
     """What the decision engine may do about a finding."""
 
     NONE = "none"  # report only
-    HEAL_DEAD_BROKER = "heal_dead_broker"  # replace if a replacer is configured, else reassign away
-    REPLACE_DEGRADED_BROKER = "replace_degraded_broker"
+    HEAL_DEAD_BROKER = "heal_dead_broker"  # restart it (disk kept) or replace it; without a replacer reassign away
+    DEMOTE_BROKER = "demote_broker"  # a degraded broker's first rung: move its leaderships away
+    RESTART_BROKER = "restart_broker"  # its second rung: restart it with its disk
+    REPLACE_DEGRADED_BROKER = "replace_degraded_broker"  # its last rung (and a failed disk's only one)
+    RESTORE_BROKER = "restore_broker"  # the episode is over: give a demoted broker its leaderships back
     PAGE = "page"  # a human must act; automation stands down
 
 

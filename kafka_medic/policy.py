@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: Default ceiling for a log dir that receives replicas by a drain or a replacement (share of its
 #: total). Why 0.85: below the 0.90 critical disk alert, so a move never creates that alert itself.
@@ -29,6 +29,15 @@ class Mode(StrEnum):
 class HealthPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="after")
+    def _ladder_order(self) -> HealthPolicy:
+        if not self.demote_score <= self.restart_score <= self.replace_score:
+            raise ValueError(
+                f"the ladder must climb: demote_score ({self.demote_score}) <= restart_score "
+                f"({self.restart_score}) <= replace_score ({self.replace_score})"
+            )
+        return self
+
     mode: Mode = Field(Mode.OBSERVE, description="observe: report only; approve: ask a human; auto: act.")
 
     # Dead / fenced brokers
@@ -40,7 +49,7 @@ class HealthPolicy(BaseModel):
     )
     # Why on by default: a refused connection (host up, nothing listening) shows a crashed broker
     # seconds before the controller fences it, so healing can start while the session expires.
-    # Timeouts never count (network trouble looks the same). See kafka_medic/listener_probe.py.
+    # Timeouts never count (network trouble looks the same). See kafka_medic/monitor/listener_probe.py.
     refused_listener_is_down: bool = Field(
         True,
         description="A listed broker whose listener actively refuses TCP connections is down "
@@ -72,8 +81,51 @@ class HealthPolicy(BaseModel):
     latency_floor_ms: float = Field(
         100.0, ge=0, le=600_000, description="p99 latency below this is never called degraded."
     )
+    queue_floor_ms: float = Field(
+        50.0, ge=0, le=600_000, description="p99 time a produce request waits for a handler thread below this is "
+        "never called degraded (healthy brokers: ~1 ms; a CPU-starved one: 100 ms and more).",
+    )  # fmt: skip
     isr_shrink_rate_max: float = Field(
         1.0, ge=0, le=1e6, description="ISR shrinks per second above this (on one broker) is degraded."
+    )
+    # Degraded brokers: evidence over time and the ladder (kafka_medic/judgment.py)
+    degraded_history_factor: float = Field(
+        3.0, ge=1, le=1000,
+        description="A peer outlier counts only if also this many times worse than the broker's own baseline.",
+    )  # fmt: skip
+    degraded_baseline_alpha: float = Field(
+        0.1, gt=0, le=1, description="Weight of one clean observation in the broker's own baseline (EWMA)."
+    )
+    degraded_baseline_min_samples: int = Field(
+        5, ge=1, le=10_000, description="Clean observations before a broker's own baseline is trusted."
+    )
+    degraded_min_bytes_in_per_sec: float = Field(
+        100_000.0, ge=0, le=1e12,
+        description="Brokers taking in less than this (bytes/s) are not judged: too few requests to mean anything.",
+    )  # fmt: skip
+    degraded_settle_s: float = Field(
+        120.0, ge=0, le=86_400,
+        description="Nobody is judged for this long after a broker was down or came back, a reassignment, "
+        "a restart or a replacement (every failover makes the survivors look slow).",
+    )  # fmt: skip
+    score_decay: int = Field(1, ge=1, le=1000, description="How much a clean cycle takes off a broker's score.")
+    demote_score: int = Field(5, ge=1, le=10_000, description="Score at which a degraded broker loses its leaderships.")
+    restart_score: int = Field(15, ge=1, le=10_000, description="Score at which it is restarted (disk kept).")
+    replace_score: int = Field(30, ge=1, le=10_000, description="Score at which it is replaced (fresh machine/disk).")
+    ladder_reset_s: float = Field(
+        3600.0, ge=0, le=7 * 86_400, description="A broker healthy this long after its leaderships came back "
+        "starts its next episode at the bottom of the ladder (before that it climbs on from its last rung).",
+    )  # fmt: skip
+    remediation_backoff_s: float = Field(
+        300.0, ge=0, le=86_400, description="After a failed or refused remediation of a broker, wait this long "
+        "before the next (doubling after each failure).",
+    )  # fmt: skip
+    remediation_max_attempts: int = Field(
+        3, ge=1, le=100, description="Failed remediations of one broker in the window before automation gives "
+        "up on it and pages.",
+    )  # fmt: skip
+    remediation_window_s: float = Field(
+        6 * 3600.0, gt=0, le=7 * 86_400, description="The window the failed attempts are counted in."
     )
     ec2_impaired_is_degraded: bool = Field(True, description="An impaired EC2 status check marks a degraded broker.")
     ec2_retirement_is_degraded: bool = Field(
@@ -93,16 +145,14 @@ class HealthPolicy(BaseModel):
     replacement_cooldown_s: float = Field(
         1800.0, ge=0, le=7 * 86_400, description="Minimum time between two broker replacements in one cluster."
     )
-    guard_reuse_max_age_s: float = Field(
-        5.0,
-        ge=0,
-        le=60,
-        description="A replacement's safety guard always re-reads metadata (ISR, leaders) and probes the "
-        "listeners itself; the slow rest of the health check's snapshot (metrics, log dirs, configs) is "
-        "reused if younger than this (seconds; 0: collect everything afresh).",
-    )
     verify_timeout_s: float = Field(
         1800.0, gt=0, le=86_400, description="How long verify_isr waits for full ISR after an action."
+    )
+    incident_repeat_s: float = Field(
+        1800.0, ge=60, le=7 * 86_400, description="An open critical incident is paged again this often while it lasts."
+    )
+    incident_resolve_cycles: int = Field(
+        2, ge=1, le=100, description="Clean health checks in a row before an incident is resolved (no flapping)."
     )
     approval_timeout_s: float = Field(
         3600.0, gt=0, le=7 * 86_400, description="How long an approve-mode remediation waits for a human."

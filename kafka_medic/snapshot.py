@@ -11,7 +11,7 @@ Frames and their columns (one row per ...):
     listed by the cluster, AND its listener does not actively refuse connections: see
     ``is_alive``), registered:bool|None (listed by the cluster as registered and unfenced; None =
     unknown), listener:str|None (what a TCP connect to its listener showed, a
-    ``kafka_medic.listener_probe.ListenerState`` value; None = not probed),
+    ``kafka_medic.monitor.listener_probe.ListenerState`` value; None = not probed),
     metrics_ok:bool|None (None = no endpoint configured),
     and metric columns (float, NaN when unknown) named in ``BROKER_METRIC_COLUMNS``;
     EC2 columns ``instance_id:str|None``, ``ec2_status:str|None`` ("ok", "impaired",
@@ -59,12 +59,14 @@ BROKER_METRIC_COLUMNS: tuple[str, ...] = (
     "offline_replicas",
     "bytes_in_per_sec",
     "bytes_out_per_sec",
+    "replication_bytes_in_per_sec",  # a follower's fetched bytes: its load when it leads nothing
     "messages_in_per_sec",
     "request_handler_idle",  # ratio 0..1
     "network_processor_idle",  # ratio 0..1
     "isr_shrinks_per_sec",
     "isr_expands_per_sec",
     "produce_p99_ms",
+    "produce_queue_p99_ms",  # time a produce request waits for a handler thread: this broker's own slowness
     "fetch_consumer_p99_ms",
     "fetch_follower_p99_ms",
 )

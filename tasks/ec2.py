@@ -6,10 +6,10 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from blocks.aws import client
 from blocks.kafka_cluster import KafkaCluster
 from kafka_medic.aws import broker_ec2_status
-from kafka_medic.collector import Ec2Lookup
-from tasks.aws_session import client
+from kafka_medic.monitor.collector import Ec2Lookup
 
 
 def ec2_lookup_for(cluster: KafkaCluster) -> Ec2Lookup | None:

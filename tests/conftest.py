@@ -9,13 +9,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import ElectionType, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from kafka_medic.cluster_reads import describe_partitions, not_fully_replicated
-from kafka_medic.listener_probe import ListenerState, probe_listeners
+from kafka_medic.monitor.cluster_reads import describe_partitions, not_fully_replicated
+from kafka_medic.monitor.listener_probe import ListenerState, probe_listeners
 from kafka_medic.sandbox.cluster import Sandbox
 from kafka_medic.sandbox.layout import SandboxLayout
 from tests.waiting import wait_until
@@ -23,8 +24,17 @@ from tests.waiting import wait_until
 os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
+#: pytest-xdist worker index (0 without xdist): each worker runs its own sandbox on its own ports.
+WORKER_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+#: A sandbox takes base..base+1200, below the kernel's ephemeral ports (32768+). Offsets of the
+#: workers' sandboxes, clear of the fixed ranges some tests use (25090-26300, 29300-31300, 32000).
+#: ``./medic test`` distributes whole files (``--dist loadfile``): a file's fixed ports are used by
+#: one worker at a time.
+WORKER_PORT_OFFSETS = (0, 6000, 2000)
+if len(WORKER_PORT_OFFSETS) <= WORKER_INDEX:
+    raise pytest.UsageError(f"at most {len(WORKER_PORT_OFFSETS)} xdist workers (each runs its own sandbox)")
 #: Tests use their own port range so a running demo sandbox (19090+) is never touched.
-TEST_PORT_BASE = int(os.environ.get("KAFKA_MEDIC_TEST_PORT_BASE", "21090"))
+TEST_PORT_BASE = int(os.environ.get("KAFKA_MEDIC_TEST_PORT_BASE", "21090")) + WORKER_PORT_OFFSETS[WORKER_INDEX]
 
 
 @pytest.fixture(scope="session")
@@ -40,12 +50,17 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 
 def repair(sb: Sandbox, timeout_s: float = 120.0) -> None:
-    """Bring every broker back (resume hung, start stopped) and wait for full ISR everywhere."""
+    """Bring every broker back (resume hung, start stopped, replace a lost disk) and wait for full ISR."""
     for st in sb.status(timeout_s=3):
         if st.role != "broker":
             continue
         if st.process == "hung":
             sb.resume(st.node_id)
+        elif (
+            st.process == "stopped"
+            and not (sb.layout.data_dir(sb.layout.broker(st.node_id)) / "meta.properties").exists()
+        ):
+            sb.wipe_and_replace(st.node_id, wait=False)  # killed with its disk lost, and never healed
         elif st.process == "stopped":
             sb.start_broker(st.node_id, wait=False)
     ids = [b.node_id for b in sb.layout.broker_specs]
@@ -135,16 +150,57 @@ def prefect_server() -> Iterator[None]:
 
 
 @pytest.fixture
+def hook() -> Iterator[Any]:
+    """A local webhook receiver for pages and notices (:mod:`tests.webhook`; imported here lazily so the
+    unit tests never import Prefect)."""
+    from tests.webhook import webhook_receiver
+
+    with webhook_receiver() as received:
+        yield received
+
+
+@pytest.fixture
 def anyio_backend() -> str:
     """Async tests (``@pytest.mark.anyio``) run on asyncio, like Prefect itself."""
     return "asyncio"
+
+
+#: tests/<folder>/... -> marker <folder>: ``pytest -m unit`` runs what ``pytest tests/unit`` runs.
+LAYER_MARKERS = ("unit", "core", "blocks", "tasks", "flows", "deployments", "e2e")
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers set by folder: each test is marked with the layer it tests (see the README's Tests)."""
+    for item in items:
+        parts = Path(str(item.fspath)).resolve().relative_to(_TESTS).parts
+        if len(parts) > 1 and parts[0] in LAYER_MARKERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Scenario lines travel on the test's report (``user_properties``): under xdist the summary is
+    printed by the controller, which never ran the test."""
+    from tests import scenarios
+
+    if call.when == "call":
+        item.user_properties.extend(("kafka-medic-scenario", line) for line in scenarios.take())
+    yield
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    from tests import scenarios
+
+    if report.when == "call":
+        scenarios.collect(v for k, v in report.user_properties if k == "kafka-medic-scenario")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """End every run with the reliability scenarios' one-line reports (see ``tests/scenarios.py``)."""
     from tests import scenarios
 
-    if scenarios.LINES:
+    if scenarios.SUMMARY:
         terminalreporter.section("kafka-medic reliability scenarios")
-        for line in scenarios.LINES:
+        for line in scenarios.SUMMARY:
             terminalreporter.write_line(line)

@@ -4,6 +4,7 @@ Plain Python over boto3 clients (no Prefect): the flows/tasks pass in clients th
 keeps this testable against the moto server and usable from a shell.
 """
 
+from kafka_medic.aws.ebs import VolumeInfo, describe_volume, ebs_at, same_device
 from kafka_medic.aws.ec2_replace import (
     REPLACES_TAG,
     ReplacementResult,
@@ -49,12 +50,16 @@ __all__ = [
     "ReplacementResult",
     "RestartResult",
     "Strategy",
+    "VolumeInfo",
     "broker_ec2_status",
+    "describe_volume",
+    "ebs_at",
     "find_broker_instances",
     "instance_health",
     "parse_instance_status",
     "redact_spec",
     "replace_instance",
     "restart_instance",
+    "same_device",
     "upsert_a_record",
 ]

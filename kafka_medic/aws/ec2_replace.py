@@ -21,6 +21,34 @@ AWS can take a while to release an address or ENI after termination; launches fa
 ``InsufficientInstanceCapacity`` (and similar) moves on to the next instance type in
 ``instance_type_fallbacks``.
 
+New host, same disk (``data_volume_device``): a broker whose data lives on an EBS volume at a
+known device can get that volume back on the new instance, so it only catches up on what it
+missed instead of re-replicating everything. The order, and why it is safe:
+
+1. before anything changes, the volume at that device is found and checked (it exists, is in
+   use by the old instance only, in the AZ the replacement launches in); DryRun calls check the
+   permissions of ModifyInstanceAttribute and AttachVolume;
+2. ModifyInstanceAttribute sets DeleteOnTermination=false on that mapping (when it is true), and
+   a fresh DescribeInstances checks it took, with the same volume still at that device. Only then
+   is the old instance terminated: the volume can no longer be deleted with it;
+3. the old instance is terminated (EC2 shuts the OS down, which unmounts the filesystem, and
+   detaches the volume itself), the new one launched with ``NoDevice`` at that device (so neither
+   a copied mapping nor the AMI's own puts a fresh volume there) and waited for until running;
+4. the volume is waited for until it is "available" with no attachment left (bounded), and only
+   then attached to the new instance at the same device, and waited for until "attached".
+
+Why not detach first: detaching a volume from a running instance pulls a mounted disk out from
+under Kafka (AWS warns it can corrupt the filesystem), and stopping the instance first adds a
+whole stop to an incident. DeleteOnTermination=false has the same effect -- the volume outlives
+the instance -- with EC2 doing the unmount and the detach. The volume is never attached to two
+instances: it is attached to the new one only once EC2 lists no attachment at all (AWS would
+refuse otherwise too, except for Multi-Attach volumes, which are refused up front), and never
+deleted: nothing here deletes a volume, and a fresh volume at that device is only ever a new one.
+A volume that cannot be re-attached (gone, in error, another AZ, ``reuse_data_volume`` off) is
+still kept, the replacement gets a fresh one of the same shape, and the outcome says why. The new
+instance boots before its data volume is attached: its boot scripts must wait for the device (as
+for any EBS volume attached after launch) before starting Kafka.
+
 Everything that can be checked without changing anything is checked BEFORE the old instance is
 terminated (state, termination protection, Auto Scaling / spot ownership, AMI still available,
 Route53 zone, and RunInstances/TerminateInstances with DryRun=True for permissions), because the
@@ -40,6 +68,8 @@ differences, but the tests are shaped by them:
   instead of ``InvalidIPAddress.InUse``.
 * moto moves instances to "running" and "terminated" instantly, never reports capacity errors,
   and reports no status-check changes after a reboot.
+* moto detaches volumes at termination at once (AWS: within seconds), lets AttachVolume attach an
+  in-use volume or one of another AZ (AWS refuses both), and never puts a volume in "error".
 """
 
 from __future__ import annotations
@@ -56,6 +86,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kafka_medic.aws._common import Deadline, StepLog, error_code, error_text
+from kafka_medic.aws.ebs import VolumeInfo, describe_volume, ebs_at, same_device, volume_info
 from kafka_medic.aws.ec2_status import instance_health
 from kafka_medic.aws.errors import (
     AwsActionError,
@@ -68,6 +99,7 @@ from kafka_medic.aws.errors import (
 )
 from kafka_medic.aws.route53 import RecordChange, check_zone, fqdn, normalize_zone_id, upsert_a_record
 from kafka_medic.errors import ConfigError
+from kafka_medic.waiting import NotYet, WaitTimeout, poll
 
 REPLACES_TAG = "kafka-medic:replaces"
 REPLACEABLE_STATES: frozenset[str] = frozenset({"running", "stopped"})
@@ -78,6 +110,8 @@ CAPACITY_ERROR_CODES: frozenset[str] = frozenset(
 # Errors meaning "the old instance's address/ENI is not released yet": wait and retry.
 ADDRESS_IN_USE_CODES: frozenset[str] = frozenset({"InvalidIPAddress.InUse", "InvalidNetworkInterface.InUse"})
 _NOT_FOUND_CODES: frozenset[str] = frozenset({"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"})
+# A DryRun refused for lack of permission (as opposed to the request's parameters or state).
+_PERMISSION_CODES: frozenset[str] = frozenset({"UnauthorizedOperation", "AccessDenied", "AuthFailure"})
 # Instances owned by something that replaces them itself: a second, competing replacement would
 # leave two brokers with the same id.
 _OWNER_TAGS: dict[str, str] = {
@@ -119,8 +153,9 @@ class ReplacementResult:
 
     ``launch_spec`` is the RunInstances request that succeeded (dry run: the one that would be
     sent first), including ``UserData`` as bytes; use :meth:`to_record` for logs and audits.
-    ``timings`` holds seconds per phase (describe, preflight, terminate, launch, wait_running,
-    route53, total); ``steps`` the human-readable log.
+    ``timings`` holds seconds per phase (describe, preflight, keep_volume, terminate, launch,
+    wait_running, wait_volume, attach_volume, route53, total); ``steps`` the human-readable log.
+    ``data_volume`` (with ``data_volume_device``): ``{"volume_id", "device", "reused", "why"}``.
     """
 
     old_instance_id: str
@@ -134,6 +169,7 @@ class ReplacementResult:
     route53: RecordChange | None = None
     timings: dict[str, float] = field(default_factory=dict)
     steps: list[str] = field(default_factory=list)
+    data_volume: dict[str, Any] | None = None
 
     def to_record(self) -> dict[str, Any]:
         """JSON-friendly form with the user data redacted."""
@@ -153,6 +189,34 @@ class RestartResult:
 
 
 @dataclass
+class _DataVolume:
+    """The broker's data volume at ``data_volume_device`` on the old instance, and what to do with it.
+
+    ``keep``: the volume exists and must survive the termination (DeleteOnTermination=false):
+    true whenever it exists, re-attached or not, because a data volume is never deleted here.
+    ``reuse``: it is attached to the new instance at ``attached_as``; otherwise the replacement
+    gets a fresh volume of the same shape (or nothing, when there was no volume) and ``why`` says so.
+    """
+
+    device: str  # as configured
+    attached_as: str  # the device name EC2 lists it under on the old instance
+    volume_id: str | None
+    keep: bool
+    reuse: bool
+    why: str
+    delete_on_termination: bool = False  # as attached to the old instance, before any change
+    availability_zone: str | None = None
+
+    def record(self, *, reused: bool | None = None, why: str | None = None) -> dict[str, Any]:
+        return {
+            "volume_id": self.volume_id,
+            "device": self.attached_as,
+            "reused": self.reuse if reused is None else reused,
+            "why": self.why if why is None else why,
+        }
+
+
+@dataclass
 class _Plan:
     """Everything captured from the old instance, and how to turn it into a RunInstances request."""
 
@@ -164,6 +228,7 @@ class _Plan:
     eni_id: str | None
     strategy: Strategy
     instance_types: list[str]
+    data: _DataVolume | None = None
 
     def spec(self, instance_type: str, strategy: Strategy) -> dict[str, Any]:
         spec = copy.deepcopy(self.base)
@@ -231,23 +296,38 @@ def _user_data(ec2_client: Any, instance_id: str) -> bytes | None:
     return base64.b64decode(value) if value else None
 
 
-def _block_devices(ec2_client: Any, inst: dict[str, Any], log: StepLog) -> list[dict[str, Any]]:
-    """EBS mappings with the old volumes' size/type/IOPS/throughput/encryption, as FRESH volumes.
-
-    Kafka data is re-replicated from the other brokers, so the replacement needs the same disk
-    shape, not the old disks. Volumes with DeleteOnTermination=false outlive the old instance and
-    are NOT reattached; they are named in the step log so someone can reclaim them.
-    """
+def _attached_volumes(ec2_client: Any, inst: dict[str, Any]) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
+    """The old instance's EBS mappings (device, Ebs) and DescribeVolumes of their volumes by id."""
     ebs = [(m["DeviceName"], m["Ebs"]) for m in inst.get("BlockDeviceMappings", []) if "Ebs" in m]
     if not ebs:
-        return []
+        return [], {}
     try:
         resp = ec2_client.describe_volumes(VolumeIds=[e["VolumeId"] for _, e in ebs])
     except (ClientError, BotoCoreError) as exc:
         raise _read_error("DescribeVolumes", inst["InstanceId"], exc) from exc
-    volumes = {v["VolumeId"]: v for v in resp.get("Volumes", [])}
+    return ebs, {v["VolumeId"]: v for v in resp.get("Volumes", [])}
+
+
+def _block_devices(
+    ebs: list[tuple[str, dict[str, Any]]],
+    volumes: dict[str, Any],
+    data: _DataVolume | None,
+    log: StepLog,
+) -> list[dict[str, Any]]:
+    """EBS mappings with the old volumes' size/type/IOPS/throughput/encryption, as FRESH volumes.
+
+    Kafka data is re-replicated from the other brokers, so the replacement needs the same disk
+    shape, not the old disks. Volumes with DeleteOnTermination=false outlive the old instance and
+    are NOT reattached; they are named in the step log so someone can reclaim them. The one
+    exception is the data volume of ``data`` when it is re-attached: its device gets ``NoDevice``,
+    so that neither a fresh volume nor the AMI's own mapping takes the slot it goes back into.
+    """
     mappings: list[dict[str, Any]] = []
     for device, attached in ebs:
+        is_data = data is not None and same_device(device, data.attached_as)
+        if is_data and data is not None and data.reuse:
+            mappings.append({"DeviceName": device, "NoDevice": ""})
+            continue
         vol = volumes.get(attached["VolumeId"])
         if vol is None:
             continue
@@ -266,12 +346,84 @@ def _block_devices(ec2_client: Any, inst: dict[str, Any], log: StepLog) -> list[
             if vol.get("KmsKeyId"):
                 spec["KmsKeyId"] = vol["KmsKeyId"]
         mappings.append({"DeviceName": device, "Ebs": spec})
-        if not delete:
+        if is_data:
+            log(
+                f"data volume {vol['VolumeId']} ({device}) is kept but NOT re-attached; the replacement gets a "
+                "fresh volume of the same shape. Reclaim or delete the old one."
+            )
+        elif not delete:
             log(
                 f"volume {vol['VolumeId']} ({device}) survives termination and will NOT be reattached; "
                 "the replacement gets a fresh volume. Reclaim or delete the old one."
             )
     return mappings
+
+
+def _choose_data_volume(
+    inst: dict[str, Any],
+    volumes: dict[str, Any],
+    device: str,
+    reuse: bool,
+    launch_az: str,
+) -> _DataVolume:
+    """Find the data volume at ``device`` and decide whether it can go to the new instance. Pure.
+
+    Raises ReplacementRefusedError when the volume cannot be handled safely at all: attached to
+    another instance too (Multi-Attach), so it would be in use by two machines.
+    """
+    iid = inst["InstanceId"]
+    found = ebs_at(inst.get("BlockDeviceMappings", []), device)
+    if found is None:
+        return _DataVolume(
+            device, device, None, keep=False, reuse=False,
+            why=f"no EBS volume is attached to {iid} at {device}: nothing to keep or re-attach; the "
+            "replacement gets the old instance's other disks only",
+        )  # fmt: skip
+    attached_as, ebs = found
+    vid = ebs["VolumeId"]
+    dot = bool(ebs.get("DeleteOnTermination", True))
+    raw = volumes.get(vid)
+    if raw is None:
+        return _DataVolume(
+            device, attached_as, vid, keep=False, reuse=False, delete_on_termination=dot,
+            why=f"volume {vid} listed at {attached_as} no longer exists; the replacement gets no volume there",
+        )  # fmt: skip
+    vol = volume_info(raw)
+    others = [a for a in vol.attachments if a.instance_id != iid]
+    if others:
+        where = ", ".join(f"{a.instance_id} ({a.state})" for a in others)
+        raise ReplacementRefusedError(
+            f"Replacement of {iid} refused: its data volume {vid} is also attached to {where} (Multi-Attach); "
+            "kafka-medic never hands a volume that another machine uses to a new instance. Nothing was changed.",
+            instance_id=iid,
+        )
+
+    def kept(why: str) -> _DataVolume:
+        return _DataVolume(
+            device, attached_as, vid, keep=True, reuse=False, why=why, delete_on_termination=dot,
+            availability_zone=vol.availability_zone,
+        )  # fmt: skip
+
+    if not reuse:
+        return kept(
+            f"reuse_data_volume is off: the replacement gets a fresh volume at {attached_as}; {vid} is kept "
+            "(detached, not deleted) for a human to reclaim"
+        )
+    if vol.state != "in-use":
+        return kept(
+            f"{vol.describe()} is not usable: the replacement gets a fresh volume of the same shape; {vid} is "
+            "kept (not deleted) for a human to inspect"
+        )
+    if vol.availability_zone != launch_az:
+        return kept(
+            f"volume {vid} is in {vol.availability_zone} but the replacement launches in {launch_az}: it gets a "
+            f"fresh volume; {vid} is kept (not deleted)"
+        )
+    return _DataVolume(
+        device, attached_as, vid, keep=True, reuse=True, delete_on_termination=dot,
+        availability_zone=vol.availability_zone,
+        why=f"{vol.describe()} is re-attached to the new instance at {attached_as}",
+    )  # fmt: skip
 
 
 def _capture(
@@ -281,6 +433,8 @@ def _capture(
     keep_private_ip: bool,
     instance_type_fallbacks: Sequence[str],
     log: StepLog,
+    data_volume_device: str | None = None,
+    reuse_data_volume: bool = True,
 ) -> _Plan:
     """Read everything the replacement must copy from the old instance. Read-only."""
     iid = inst["InstanceId"]
@@ -353,7 +507,12 @@ def _capture(
     metadata = {k: inst["MetadataOptions"][k] for k in _METADATA_KEYS if k in inst.get("MetadataOptions", {})}
     if metadata:
         base["MetadataOptions"] = metadata
-    mappings = _block_devices(ec2_client, inst, log)
+    ebs, volumes = _attached_volumes(ec2_client, inst)
+    data = None
+    if data_volume_device:
+        data = _choose_data_volume(inst, volumes, data_volume_device, reuse_data_volume, placement["AvailabilityZone"])
+        log(f"data volume: {data.why}")
+    mappings = _block_devices(ebs, volumes, data, log)
     if mappings:
         base["BlockDeviceMappings"] = mappings
 
@@ -363,7 +522,7 @@ def _capture(
         f"{placement['AvailabilityZone']} ip {private_ip} sgs {sg_ids}; strategy {strategy.value}; "
         f"types {types}"
     )
-    return _Plan(iid, base, subnet_id, sg_ids, private_ip, eni_id, strategy, types)
+    return _Plan(iid, base, subnet_id, sg_ids, private_ip, eni_id, strategy, types, data)
 
 
 def _dry_run_call(fn: Any, what: str, iid: str, **kwargs: Any) -> tuple[str, str]:
@@ -450,7 +609,88 @@ def _preflight(
     code, text = _dry_run_call(ec2_client.terminate_instances, "TerminateInstances", iid, InstanceIds=[iid])
     if code != "DryRunOperation":
         raise refuse(f"TerminateInstances would fail ({text})", code)
-    log("pre-flight passed (state, ownership, termination protection, AMI, DNS, DryRun launch+terminate)")
+    checked = "launch+terminate"
+    data = plan.data
+    if data is not None and data.keep and data.volume_id:
+        if data.delete_on_termination:
+            code, text = _dry_run_call(
+                ec2_client.modify_instance_attribute,
+                "ModifyInstanceAttribute",
+                iid,
+                InstanceId=iid,
+                BlockDeviceMappings=_keep_mapping(data),
+            )
+            if code != "DryRunOperation":
+                raise refuse(
+                    f"ModifyInstanceAttribute would fail ({text}), so data volume {data.volume_id} would be "
+                    "deleted with the instance",
+                    code,
+                )
+            checked += "+keep volume"
+        if data.reuse:
+            # The volume is still attached to the old instance, so AWS may answer a state error
+            # instead of DryRunOperation: only a refused permission stops the replacement here.
+            code, text = _dry_run_call(
+                ec2_client.attach_volume,
+                "AttachVolume",
+                iid,
+                VolumeId=data.volume_id,
+                InstanceId=iid,
+                Device=data.attached_as,
+            )
+            if code in _PERMISSION_CODES:
+                raise refuse(f"AttachVolume would be refused ({text}); the data volume could not be re-attached", code)
+            if code != "DryRunOperation":
+                log(f"pre-flight AttachVolume: {text} (the volume is still on {iid}; only permission is checked)")
+            checked += "+attach volume"
+    log(f"pre-flight passed (state, ownership, termination protection, AMI, DNS, DryRun {checked})")
+
+
+def _keep_mapping(data: _DataVolume) -> list[dict[str, Any]]:
+    return [{"DeviceName": data.attached_as, "Ebs": {"DeleteOnTermination": False}}]
+
+
+def _keep_data_volume(ec2_client: Any, instance_id: str, data: _DataVolume, log: StepLog) -> None:
+    """Make the data volume outlive the old instance, and check it did, BEFORE terminating.
+
+    Sets DeleteOnTermination=false on its mapping when it is true, then re-reads the instance: the
+    same volume must still be attached at the same device with DeleteOnTermination=false, and the
+    instance still replaceable. Anything else refuses the replacement with the instance untouched
+    (an instance whose volume now survives termination is harmless).
+    """
+    vid, dev = data.volume_id, data.attached_as
+
+    def refuse(reason: str, code: str = "") -> ReplacementRefusedError:
+        return ReplacementRefusedError(
+            f"Replacement of {instance_id} refused: {reason}. The instance was NOT terminated.",
+            instance_id=instance_id,
+            steps=log.steps,
+            code=code,
+        )
+
+    if data.delete_on_termination:
+        try:
+            ec2_client.modify_instance_attribute(InstanceId=instance_id, BlockDeviceMappings=_keep_mapping(data))
+        except (ClientError, BotoCoreError) as exc:
+            raise refuse(
+                f"could not set DeleteOnTermination=false on data volume {vid} at {dev} ({error_text(exc)})",
+                error_code(exc),
+            ) from exc
+        log(f"data volume {vid} at {dev}: DeleteOnTermination set to false (it outlives {instance_id})")
+    try:
+        inst = _describe_one(ec2_client, instance_id)
+    except AwsActionError as exc:
+        raise refuse(f"could not re-read {instance_id} to check its data volume ({exc})", exc.code) from exc
+    found = ebs_at(inst.get("BlockDeviceMappings", []), dev)
+    state = inst.get("State", {}).get("Name", "unknown")
+    if found is None or found[1].get("VolumeId") != vid:
+        now = found[1].get("VolumeId") if found else "nothing"
+        raise refuse(f"{dev} now holds {now}, not data volume {vid} (changed while the replacement was prepared)")
+    if found[1].get("DeleteOnTermination", True):
+        raise refuse(f"data volume {vid} at {dev} still has DeleteOnTermination=true; it would be deleted")
+    if state not in REPLACEABLE_STATES:
+        raise refuse(f"{instance_id} went {state} while the replacement was prepared")
+    log(f"checked: data volume {vid} stays on {instance_id} at {dev} with DeleteOnTermination=false")
 
 
 def _instance_state(ec2_client: Any, instance_id: str, log: StepLog) -> tuple[str, dict[str, Any] | None]:
@@ -489,6 +729,8 @@ def replace_instance(
     hosted_zone_id: str | None = None,
     record_name: str | None = None,
     dry_run: bool = False,
+    data_volume_device: str | None = None,
+    reuse_data_volume: bool = True,
 ) -> ReplacementResult:
     """Terminate ``instance_id`` and launch a copy of it, keeping its private IP (and DNS name).
 
@@ -505,10 +747,17 @@ def replace_instance(
     UPSERTed. ``dry_run`` runs every read-only check (including EC2 DryRun calls) and returns the
     launch request that would be sent, changing nothing.
 
+    ``data_volume_device`` (e.g. "/dev/sdf"): the EBS volume there is the broker's data. It is
+    never deleted (DeleteOnTermination=false before the termination) and, with
+    ``reuse_data_volume``, attached to the new instance at the same device once it runs (see the
+    module docstring for the order); ``data_volume`` in the result says what happened and why.
+
     Raises (all MedicError): ConfigError (bad arguments, unknown DNS zone); InstanceNotFoundError,
-    InstanceStateError (not running/stopped), ReplacementRefusedError (pre-flight) -- nothing
-    changed; after termination, with ``changed=True``: CapacityError (no instance type left),
-    AwsTimeoutError, AwsActionError (anything else). Those carry ``launch_spec`` and ``steps``.
+    InstanceStateError (not running/stopped), ReplacementRefusedError (pre-flight, or the data
+    volume could not be made to survive) -- the old instance is not terminated; after termination,
+    with ``changed=True``: CapacityError (no instance type left), AwsTimeoutError, AwsActionError
+    (anything else, e.g. the data volume could not be re-attached). Those carry ``launch_spec``
+    and ``steps``, and their message names the data volume when there is one.
     """
     _validate(wait_timeout_s, poll_s)
     if (hosted_zone_id is None) != (record_name is None):
@@ -535,7 +784,10 @@ def replace_instance(
             keep_private_ip=keep_private_ip,
             instance_type_fallbacks=instance_type_fallbacks,
             log=log,
+            data_volume_device=data_volume_device,
+            reuse_data_volume=reuse_data_volume,
         )
+    data = plan.data
     with log.timed("preflight"):
         _preflight(ec2_client, old, plan, route53_client, hosted_zone_id, record_name, log)
 
@@ -548,6 +800,9 @@ def replace_instance(
             planned_change = RecordChange(
                 normalize_zone_id(hosted_zone_id), fqdn(record_name), planned_ip or "<new ip>", 60, "PLANNED"
             )
+        if data is not None and data.keep:
+            action = f"re-attach it to the new instance at {data.attached_as}" if data.reuse else "leave it detached"
+            log(f"dry run: would keep data volume {data.volume_id} (DeleteOnTermination=false) and {action}")
         log(f"dry run: would terminate {instance_id} and run {redact_spec(first_spec)}")
         log.timings["total"] = round(deadline.elapsed(), 3)
         return ReplacementResult(
@@ -562,6 +817,15 @@ def replace_instance(
             planned_change,
             log.timings,
             log.steps,
+            data.record() if data is not None else None,
+        )
+
+    # Where the broker's data is, for every error after the termination (a human finishes the job).
+    volume_note = ""
+    if data is not None and data.keep:
+        volume_note = (
+            f"data volume {data.volume_id} is kept (DeleteOnTermination=false) and NOT attached to a "
+            f"replacement{f'; attach it at {data.attached_as}' if data.reuse else ''}; "
         )
 
     def failed(
@@ -575,7 +839,7 @@ def replace_instance(
         where = f"new instance {new_id} exists" if new_id else "NO replacement is running"
         return cls(
             f"Replacement of {instance_id}: {reason}. The old instance IS TERMINATED and {where}; "
-            "page a human (the launch request is attached as launch_spec).",
+            f"{volume_note}page a human (the launch request is attached as launch_spec).",
             instance_id=instance_id,
             changed=True,
             new_instance_id=new_id,
@@ -592,6 +856,9 @@ def replace_instance(
             launch_spec=first_spec,
             steps=log.steps,
         )
+    if data is not None and data.keep:
+        with log.timed("keep_volume"):
+            _keep_data_volume(ec2_client, instance_id, data, log)
     with log.timed("terminate"):
         try:
             ec2_client.terminate_instances(InstanceIds=[instance_id])
@@ -605,17 +872,20 @@ def replace_instance(
                 launch_spec=first_spec,
             ) from exc
         log(f"terminate {instance_id} requested")
-        while True:
+
+        def terminated() -> None:
             state, _ = _instance_state(ec2_client, instance_id, log)
-            if state in ("terminated", "absent"):
-                break
-            if deadline.expired():
-                raise failed(
-                    AwsTimeoutError,
-                    f"still {state} after {wait_timeout_s:.0f}s of waiting for "
-                    "termination (the old instance may still be shutting down)",
-                )
-            deadline.sleep(poll_s)
+            if state not in ("terminated", "absent"):
+                raise NotYet(state)
+
+        try:
+            poll(terminated, timeout_s=deadline.remaining(), interval_s=poll_s, what=f"{instance_id} terminated")
+        except WaitTimeout as exc:
+            raise failed(
+                AwsTimeoutError,
+                f"still {exc.last} after {wait_timeout_s:.0f}s of waiting for "
+                "termination (the old instance may still be shutting down)",
+            ) from None
         log(f"old instance {instance_id} terminated")
 
     with log.timed("launch"):
@@ -625,6 +895,13 @@ def replace_instance(
     new_ip = new.get("PrivateIpAddress")
     if strategy is not Strategy.NEW_IP and new_ip != old_ip:
         log(f"WARNING: new instance has ip {new_ip}, expected {old_ip}")
+    data_record = data.record() if data is not None else None
+    if data is not None and data.reuse:
+        _reattach(ec2_client, instance_id, new, data, deadline, poll_s, spec, log, failed)
+        volume_note = f"data volume {data.volume_id} is attached to {new_id} at {data.attached_as}; "
+        data_record = data.record(
+            why=f"volume {data.volume_id} moved from {instance_id} to {new_id} at {data.attached_as}"
+        )
 
     change: RecordChange | None = None
     if route53_client is not None and hosted_zone_id and record_name and new_ip:
@@ -660,7 +937,90 @@ def replace_instance(
         change,
         log.timings,
         log.steps,
+        data_record,
     )
+
+
+def _reattach(
+    ec2_client: Any,
+    old_id: str,
+    new: dict[str, Any],
+    data: _DataVolume,
+    deadline: Deadline,
+    poll_s: float,
+    spec: dict[str, Any],
+    log: StepLog,
+    failed: _Fail,
+) -> None:
+    """Attach the kept data volume to the running new instance, at the same device.
+
+    Only once EC2 lists the volume "available" with no attachment left (it was detached from the
+    terminated instance), so it is never attached to two instances; every wait is bounded by the
+    replacement's deadline. Any failure is an error naming the volume: the new instance runs, the
+    volume exists, and a human can attach it by hand.
+    """
+    new_id = new["InstanceId"]
+    vid, dev = str(data.volume_id), data.attached_as
+    new_az = new.get("Placement", {}).get("AvailabilityZone")
+
+    def fail(cls: type[AwsActionError], reason: str) -> AwsActionError:
+        return failed(cls, f"data volume {vid}: {reason}", spec=spec, new_id=new_id)
+
+    if data.availability_zone and new_az and new_az != data.availability_zone:
+        raise fail(AwsActionError, f"it is in {data.availability_zone} but {new_id} came up in {new_az}")
+
+    def read() -> VolumeInfo:
+        try:
+            return describe_volume(ec2_client, vid)
+        except AwsCollectionError as exc:
+            log(f"polling {vid} failed, retrying: {exc}")
+            raise NotYet(f"unknown ({exc})") from None
+
+    def gone_or_broken(vol: VolumeInfo) -> None:
+        if vol.state == "not-found":
+            raise fail(AwsActionError, "it no longer exists (deleted by someone else?)")
+        if vol.state not in ("in-use", "available"):
+            raise fail(AwsActionError, f"it went {vol.state}")
+
+    def detached() -> VolumeInfo:
+        vol = read()
+        gone_or_broken(vol)
+        others = [a for a in vol.attachments if a.instance_id != old_id]
+        if others:
+            raise fail(
+                AwsActionError, f"it was attached to {others[0].instance_id} meanwhile; it was NOT moved to {new_id}"
+            )
+        if vol.state == "available" and not vol.attachments:
+            return vol
+        raise NotYet(vol.describe())
+
+    with log.timed("wait_volume"):
+        try:
+            poll(detached, timeout_s=deadline.remaining(), interval_s=poll_s, what=f"{vid} detached from {old_id}")
+        except WaitTimeout as exc:
+            raise fail(AwsTimeoutError, f"still {exc.last} when the time budget ran out") from None
+        log(f"data volume {vid} is available (detached from {old_id})")
+
+    with log.timed("attach_volume"):
+        try:
+            ec2_client.attach_volume(VolumeId=vid, InstanceId=new_id, Device=dev)
+        except (ClientError, BotoCoreError) as exc:
+            raise fail(AwsActionError, f"AttachVolume to {new_id} at {dev} failed ({error_text(exc)})") from exc
+        log(f"attach {vid} to {new_id} at {dev} requested")
+
+        def attached() -> None:
+            vol = read()
+            gone_or_broken(vol)
+            mine = vol.attached_to(new_id)
+            if mine is not None and mine.state == "attached" and vol.state == "in-use":
+                return
+            raise NotYet(vol.describe())
+
+        try:
+            poll(attached, timeout_s=deadline.remaining(), interval_s=poll_s, what=f"{vid} attached to {new_id}")
+        except WaitTimeout as exc:
+            raise fail(AwsTimeoutError, f"still {exc.last} when the time budget ran out") from None
+        log(f"data volume {vid} attached to {new_id} at {dev}")
 
 
 def _launch(
@@ -748,10 +1108,10 @@ def _wait_running(
     failed: _Fail,
 ) -> dict[str, Any]:
     """Poll until the new instance is running; EC2 may not list it for a moment (eventual consistency)."""
-    while True:
+
+    def running() -> dict[str, Any]:
         state, inst = _instance_state(ec2_client, new_id, log)
         if state == "running" and inst is not None:
-            log(f"new instance {new_id} is running with ip {inst.get('PrivateIpAddress')}")
             return inst
         if state in ("shutting-down", "terminated", "stopping", "stopped"):
             reason = (inst or {}).get("StateReason", {}).get("Message", "no reason given")
@@ -761,14 +1121,19 @@ def _wait_running(
                 spec=spec,
                 new_id=new_id,
             )
-        if deadline.expired():
-            raise failed(
-                AwsTimeoutError,
-                f"new instance {new_id} still {state} when the {wait_timeout_s:.0f}s budget ran out",
-                spec=spec,
-                new_id=new_id,
-            )
-        deadline.sleep(poll_s)
+        raise NotYet(state)
+
+    try:
+        inst = poll(running, timeout_s=deadline.remaining(), interval_s=poll_s, what=f"{new_id} running")
+    except WaitTimeout as exc:
+        raise failed(
+            AwsTimeoutError,
+            f"new instance {new_id} still {exc.last} when the {wait_timeout_s:.0f}s budget ran out",
+            spec=spec,
+            new_id=new_id,
+        ) from None
+    log(f"new instance {new_id} is running with ip {inst.get('PrivateIpAddress')}")
+    return inst
 
 
 def restart_instance(
@@ -805,8 +1170,8 @@ def restart_instance(
         ) from exc
     log("reboot requested")
     deadline.sleep(poll_s)
-    status = "unknown"
-    while True:
+
+    def back() -> str:
         try:
             frame = instance_health(ec2_client, [instance_id])
         except AwsCollectionError as exc:
@@ -818,9 +1183,6 @@ def restart_instance(
             ) from exc
         row = frame.iloc[0]
         state, status = str(row["state"]), str(row["ec2_status"])
-        if state == "running" and status == "ok":
-            log("running, status checks ok")
-            return RestartResult(instance_id, status, round(deadline.elapsed(), 3), log.steps)
         if state not in ("running", "pending"):
             raise InstanceStateError(
                 f"Instance {instance_id} went {state} after the reboot.",
@@ -828,12 +1190,19 @@ def restart_instance(
                 changed=True,
                 steps=log.steps,
             )
-        if deadline.expired():
-            raise AwsTimeoutError(
-                f"Instance {instance_id} rebooted but is {state} with status {status} after "
-                f"{wait_timeout_s:.0f}s; replace it if the broker does not come back.",
-                instance_id=instance_id,
-                changed=True,
-                steps=log.steps,
-            )
-        deadline.sleep(poll_s)
+        if state != "running" or status != "ok":
+            raise NotYet(f"{state} with status {status}")
+        return status
+
+    try:
+        status = poll(back, timeout_s=deadline.remaining(), interval_s=poll_s, what=f"{instance_id} back")
+    except WaitTimeout as exc:
+        raise AwsTimeoutError(
+            f"Instance {instance_id} rebooted but is {exc.last} after "
+            f"{wait_timeout_s:.0f}s; replace it if the broker does not come back.",
+            instance_id=instance_id,
+            changed=True,
+            steps=log.steps,
+        ) from None
+    log("running, status checks ok")
+    return RestartResult(instance_id, status, round(deadline.elapsed(), 3), log.steps)

@@ -73,6 +73,7 @@ class InstanceInfo:
     private_ips: tuple[str, ...] = ()  # every private IP on every interface
     launch_time: datetime | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    block_devices: dict[str, str] = field(default_factory=dict)  # device name -> EBS volume id
 
 
 def _aws_read(operation: str, exc: BaseException) -> AwsCollectionError:
@@ -119,6 +120,11 @@ def _info(broker_id: int, instance: Mapping[str, Any], matched_by: str) -> Insta
         private_ips=_all_private_ips(instance),
         launch_time=instance.get("LaunchTime"),
         tags={t["Key"]: t["Value"] for t in instance.get("Tags", [])},
+        block_devices={
+            m["DeviceName"]: m["Ebs"]["VolumeId"]
+            for m in instance.get("BlockDeviceMappings", [])
+            if "Ebs" in m and m["Ebs"].get("VolumeId")
+        },
     )
 
 
@@ -278,6 +284,29 @@ def parse_instance_status(response_pages: Iterable[Mapping[str, Any]]) -> pd.Dat
     frame = pd.DataFrame(list(rows.values()), columns=list(HEALTH_COLUMNS))
     frame["event_not_before"] = pd.to_datetime(frame["event_not_before"], utc=True)
     return frame.reset_index(drop=True)
+
+
+def impairment(row: Mapping[str, Any] | None) -> tuple[bool | None, str]:
+    """Whether EC2 itself reports a fault on an instance, from one :func:`instance_health` row,
+    with the sentence saying why. Pure.
+
+    True: the system or the instance status check is "impaired", or an event is scheduled (e.g.
+    ``instance-retirement``: the host is going away). False: both checks "ok" and no event.
+    None: EC2 cannot tell yet or at all ("initializing", "insufficient-data", a stopped
+    instance's "not-applicable", or no row).
+    """
+    if row is None:
+        return None, "EC2 reports no status for it"
+    system, inst = str(row.get("system_status")), str(row.get("instance_status"))
+    events = str(row.get("ec2_events") or "")
+    checks = f"status checks system {system}, instance {inst}"
+    if "impaired" in (system, inst):
+        return True, checks + (f", scheduled {events}" if events else "")
+    if events:
+        return True, f"{checks}, scheduled {events}"
+    if system == "ok" and inst == "ok":
+        return False, "status checks ok, no scheduled events"
+    return None, checks
 
 
 def _status_pages(ec2_client: Any, ids: list[str]) -> list[dict[str, Any]]:

@@ -14,9 +14,9 @@ from kafka_medic.executor.journal import (
     Journal,
     JournalStore,
     JournalTooLarge,
-    MemoryJournalStore,
-    PrefectJournalStore,
+    StoreJournal,
     journal_variable,
+    memory_journal_store,
 )
 from kafka_medic.executor.ledger import Ledger, ThrottleError, UnfinishedJournal
 from kafka_medic.executor.progress import Progress
@@ -43,9 +43,8 @@ __all__ = [
     "JournalStore",
     "JournalTooLarge",
     "Ledger",
-    "MemoryJournalStore",
-    "PrefectJournalStore",
     "Progress",
+    "StoreJournal",
     "ThrottleError",
     "ThrottleSet",
     "TransientKafkaError",
@@ -57,6 +56,7 @@ __all__ = [
     "inspect",
     "is_transient",
     "journal_variable",
+    "memory_journal_store",
     "plan_cancel",
     "precheck",
     "retry_on_transient",

@@ -12,7 +12,6 @@ reassign run (under the cluster's mutate lock, so the journal's writer is known 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from kafka_medic.executor.ledger import Ledger
 from kafka_medic.executor.progress import divergence_reason
 from kafka_medic.executor.throttles import ThrottleSet
 from kafka_medic.executor.transient import call_with_retries
+from kafka_medic.waiting import NotYet, WaitTimeout, apoll
 
 
 @dataclass
@@ -108,19 +108,22 @@ async def adopt(
         started_at=journal.started_at.isoformat(timespec="seconds"),
         moves=len(journal.moves),
     )
-    state: ClusterState
-    while True:
-        state = await call_with_retries(ops.state, what="reading the cluster state")
+    seen: dict[str, Any] = {}
+
+    async def moves_done() -> None:
+        seen["state"] = state = await call_with_retries(ops.state, what="reading the cluster state")
         await ledger.release(state)
-        running = ledger.running(state)
-        if not running:
-            break
-        if time.monotonic() - t0 >= timeout_s:
-            result.still_running = sorted(f"{m.topic}-{m.partition}" for m in running)
-            break
-        if on_progress is not None:
-            await on_progress(f"waiting for {len(running)} move(s) of run {journal.run_id}")
-        await asyncio.sleep(poll_s)
+        seen["running"] = running = ledger.running(state)
+        if running:
+            if on_progress is not None:
+                await on_progress(f"waiting for {len(running)} move(s) of run {journal.run_id}")
+            raise NotYet(f"{len(running)} move(s) of run {journal.run_id} still running")
+
+    try:
+        await apoll(moves_done, timeout_s=timeout_s, interval_s=poll_s, what="adopted moves finished")
+    except WaitTimeout:
+        result.still_running = sorted(f"{m.topic}-{m.partition}" for m in seen["running"])
+    state: ClusterState = seen["state"]
     replicas = state.replicas
     running_names = set(result.still_running)
     for m in original.moves:

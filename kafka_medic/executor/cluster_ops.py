@@ -1,7 +1,7 @@
 """The executor's thin I/O shell: every Kafka call it makes, blocking, in one place.
 
 confluent-kafka does metadata and configs; kafka-python does what librdkafka lacks (KIP-455
-reassignments, DescribeLogDirs) through :mod:`kafka_medic.kip455`. Methods block and are called
+reassignments, DescribeLogDirs) through :mod:`kafka_medic.monitor.kip455`. Methods block and are called
 from worker threads (``asyncio.to_thread``); calls on the kafka-python client are serialised
 because it is not meant to be used from several threads at once.
 
@@ -20,11 +20,11 @@ from typing import Any
 import pandas as pd
 from kafka.admin import KafkaAdminClient
 
-from kafka_medic import kip455
-from kafka_medic.cluster_reads import describe_cluster, make_admin, read_metadata, topic_min_isr
-from kafka_medic.collector import ClusterAccess, KnownBroker, collect_snapshot
 from kafka_medic.executor.throttles import ConfigOp, CurrentThrottles, apply_ops, read_throttles
 from kafka_medic.executor.transient import TransientKafkaError
+from kafka_medic.monitor import kip455
+from kafka_medic.monitor.cluster_reads import describe_cluster, make_admin, read_metadata, topic_min_isr
+from kafka_medic.monitor.collector import ClusterAccess, KnownBroker, collect_snapshot
 from kafka_medic.snapshot import BROKER_COLUMNS, ClusterSnapshot, empty_frame
 
 PartitionKey = tuple[str, int]

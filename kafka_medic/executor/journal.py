@@ -17,27 +17,28 @@ Protocol (who writes what, when):
 * Things are forgotten only *after* they are confirmed gone: a move leaves the journal once it
   finished and its throttle entries were removed.
 
-Storage: one Prefect Variable per cluster (``kafka_medic__<cluster>__reassign_journal``). A
-Variable value is limited to 5000 characters of JSON, so the representation is compact: moves are
-grouped per topic as ``"p=new/old;..."`` strings, and the topic throttle entries we own are not
-stored at all but derived from the moves (minus the few that were already there before us, which
-are listed as ``skipped``). The executor sizes its batches so the journal always fits
-(:func:`fits`); a single move that cannot fit raises :class:`JournalTooLarge`.
+Storage: one value per cluster in the state store (:mod:`kafka_medic.state`; a Prefect Variable
+``kafka_medic__<cluster>__reassign_journal`` in production). A Variable value is limited to 5000
+characters of JSON, so the representation is compact: moves are grouped per topic as
+``"p=new/old;..."`` strings, and the topic throttle entries we own are not stored at all but
+derived from the moves (minus the few that were already there before us, which are listed as
+``skipped``). The executor sizes its batches so the journal always fits (:func:`fits`); a single
+move that cannot fit raises :class:`JournalTooLarge`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from kafka_medic.coordination import VARIABLE_TAG, CoordinationError, prefect_api_errors, variable_name
-from kafka_medic.errors import MedicError
+from kafka_medic.errors import CoordinationError, MedicError
 from kafka_medic.executor.throttles import Replica, ThrottleSet, group_entries, needed_for, parse_entries
+from kafka_medic.naming import cluster_tag, variable_name
 from kafka_medic.planner import Move
+from kafka_medic.state import KeyValueStore, MemoryStore
 
 JOURNAL_VERSION = 1
 #: Prefect's limit on a Variable value, in characters of compact JSON.
@@ -241,20 +242,20 @@ def journal_variable(cluster: str) -> str:
     return variable_name(cluster, "reassign_journal")
 
 
-class PrefectJournalStore:
-    """Journals in Prefect Variables (server-side, so any worker can adopt)."""
+class StoreJournal:
+    """Journals in a :class:`~kafka_medic.state.KeyValueStore`: Prefect Variables in production
+    (server-side, so any worker can adopt; :func:`tasks.state.journal_store`), memory in tests."""
+
+    def __init__(self, store: KeyValueStore) -> None:
+        self.store = store
 
     async def load(self, cluster: str) -> Journal | None:
-        from prefect.client.orchestration import get_client
-
         name = journal_variable(cluster)
-        with prefect_api_errors(f"reading variable {name!r}"):
-            async with get_client() as client:
-                var = await client.read_variable_by_name(name)
-        if var is None or var.value is None:
+        raw = await self.store.get(name)
+        if raw is None:
             return None
         try:
-            return decode(var.value, cluster)
+            return decode(raw, cluster)
         except ValueError as exc:
             # Refuse rather than guess: ignoring it could leave someone's throttles in place forever.
             raise CoordinationError(
@@ -263,48 +264,15 @@ class PrefectJournalStore:
             ) from None
 
     async def save(self, journal: Journal) -> None:
-        from prefect.client.orchestration import get_client
-        from prefect.client.schemas.actions import VariableCreate, VariableUpdate
-        from prefect.exceptions import ObjectAlreadyExists
-
         check_fits(journal)
-        name = journal_variable(journal.cluster)
-        value = encode(journal)
-        tags = [VARIABLE_TAG, f"cluster:{journal.cluster}"]
-        with prefect_api_errors(f"writing variable {name!r}"):
-            async with get_client() as client:
-                if await client.read_variable_by_name(name) is None:
-                    try:
-                        await client.create_variable(VariableCreate(name=name, value=value, tags=tags))
-                        return
-                    except ObjectAlreadyExists:
-                        pass
-                await client.update_variable(VariableUpdate(name=name, value=value, tags=tags))
+        await self.store.put(
+            journal_variable(journal.cluster), encode(journal), tags=["kafka-medic", cluster_tag(journal.cluster)]
+        )
 
     async def clear(self, cluster: str) -> None:
-        from prefect.client.orchestration import get_client
-        from prefect.exceptions import ObjectNotFound
-
-        name = journal_variable(cluster)
-        with prefect_api_errors(f"deleting variable {name!r}"):
-            async with get_client() as client:
-                with contextlib.suppress(ObjectNotFound):
-                    await client.delete_variable_by_name(name)
+        await self.store.delete(journal_variable(cluster))
 
 
-class MemoryJournalStore:
-    """In-process store for tests and for callers without a Prefect server. Round-trips through JSON."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, dict[str, Any]] = {}
-
-    async def load(self, cluster: str) -> Journal | None:
-        raw = self.values.get(cluster)
-        return None if raw is None else decode(json.loads(json.dumps(raw)), cluster)
-
-    async def save(self, journal: Journal) -> None:
-        check_fits(journal)
-        self.values[journal.cluster] = encode(journal)
-
-    async def clear(self, cluster: str) -> None:
-        self.values.pop(cluster, None)
+def memory_journal_store() -> StoreJournal:
+    """An in-process journal store (tests, callers without a Prefect server)."""
+    return StoreJournal(MemoryStore())

@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from blocks.kafka_cluster import TOPIC_NAME_RE
 from kafka_medic.errors import ConfigError
+from kafka_medic.settings.validators import TOPIC_NAME_RE
 
 PartitionKey = tuple[str, int]
 
@@ -87,3 +87,10 @@ def leaders_on_preferred(parts: pd.DataFrame, keys: Iterable[PartitionKey]) -> s
         if key in want and replicas and int(leader) == replicas[0]:
             out.add(key)
     return out
+
+
+def partition_names(keys: Iterable[PartitionKey], limit: int = 20) -> str:
+    """``t-0, t-1, ... and N more``: partitions named in one line of bounded length."""
+    names = [f"{t}-{p}" for t, p in keys]
+    more = f" ... and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more

@@ -1,4 +1,4 @@
-"""The exact undo of a drain, computed from the cluster before and after, and how to store it."""
+"""The exact undo of a drain, computed from the cluster before and after (stored by :mod:`kafka_medic.state`)."""
 
 from __future__ import annotations
 
@@ -62,21 +62,3 @@ def undrain_moves(
         else:
             moves.append(Move(topic, partition, now, old))
     return moves, skipped
-
-
-def pack_json(items: list[Any], max_chars: int) -> list[list[Any]]:
-    """Split ``items`` into lists whose compact JSON stays within ``max_chars`` (one item may not exceed it)."""
-    import json
-
-    out: list[list[Any]] = [[]]
-    size = 2  # "[]"
-    for item in items:
-        n = len(json.dumps(item, separators=(",", ":"))) + 1
-        if n + 2 > max_chars:
-            raise ValueError(f"one item is longer than {max_chars} characters as JSON")
-        if size + n > max_chars and out[-1]:
-            out.append([])
-            size = 2
-        out[-1].append(item)
-        size += n
-    return out

@@ -3,7 +3,7 @@
 A broker is *down* when the snapshot knows it (a row in ``brokers``) but it is not alive: not
 registered and unfenced, or still listed while its listener actively refuses connections (its
 process is gone; the controller fences it only when its session expires, see
-``kafka_medic.listener_probe``). The finding says which (``down_evidence``).
+``kafka_medic.monitor.listener_probe``). The finding says which (``down_evidence``).
 
 Healing waits out a grace period (a rolling restart or a JVM pause must not trigger a
 replacement), and when too many brokers are down at once the cause is almost never the brokers

@@ -53,8 +53,7 @@ def no_active_controller(ctx: RuleContext) -> list[Finding]:
         Finding(
             rule=RuleName.NO_ACTIVE_CONTROLLER,
             severity=Severity.CRITICAL,
-            summary=f"Controller quorum has {what}: metadata changes are impossible or unsafe; "
-            "automation stands down",
+            summary=f"Controller quorum has {what}: metadata changes are impossible or unsafe; automation stands down",
             evidence={
                 "active_controller_count_sum": total,
                 "controllers_scraped": int(known.sum()),

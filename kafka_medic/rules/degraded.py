@@ -13,8 +13,12 @@ slows every producer with acks=all whose partitions it follows. The signals:
 * EC2 status checks "impaired" and scheduled retirement/stop/reboot events (AWS is telling us the
   hardware is going away; replacing on our schedule beats losing it on theirs).
 
-If many brokers look degraded at once it is the environment (network, clients, a bad config push),
-not hardware: ``mass_degradation`` pages and automation stands down, mirroring ``mass_failure``.
+What one snapshot shows is *evidence*, never a verdict: the ``degraded_broker`` finding carries no
+action. Whether it is confirmed (the broker's own history, its traffic, no failover under way), how
+long it has lasted and which rung of the ladder is due is :mod:`kafka_medic.judgment`'s call, across
+cycles. If many brokers are judged degraded at once it is the environment, not hardware: the
+judgment pages and automation stands down; here ``mass_degradation`` covers failed log dirs (hard
+evidence) on too many brokers at once.
 """
 
 from __future__ import annotations
@@ -39,10 +43,15 @@ EC2_REPLACEMENT_EVENT_CODES: frozenset[str] = frozenset(
 #: in purgatory (``replica.fetch.wait.max.ms`` / the consumer's ``fetch.max.wait.ms``), so a broker
 #: whose followers fetch idle partitions shows p99 near 500 ms by design while busy peers answer in
 #: a few ms. Seen on the sandbox: it flagged healthy brokers as degraded.
+#: ``produce_queue_p99_ms`` (RequestQueueTimeMs) is the slow broker's own: a produce's *total* time
+#: also rises on every leader whose follower is slow (acks=all waits for it), so with RF 3 a slow
+#: broker raises nearly every peer's total p99 and is no outlier there; the time a request waits
+#: for one of the broker's own handler threads rises on that broker alone.
 PEER_METRICS: tuple[tuple[str, Literal["low", "high"]], ...] = (
     ("request_handler_idle", "low"),
     ("network_processor_idle", "low"),
     ("produce_p99_ms", "high"),
+    ("produce_queue_p99_ms", "high"),
 )
 
 Signal = dict[str, Any]
@@ -86,7 +95,8 @@ def _peer_signals(ctx: RuleContext, metrics_usable: np.ndarray, signals: dict[in
     p = ctx.policy
     b = ctx.brokers
     ids = ctx.broker_ids
-    floors = {"request_handler_idle": p.request_idle_floor, "network_processor_idle": p.network_idle_floor}
+    floors = {"request_handler_idle": p.request_idle_floor, "network_processor_idle": p.network_idle_floor,
+              "produce_p99_ms": p.latency_floor_ms, "produce_queue_p99_ms": p.queue_floor_ms}  # fmt: skip
     for column, bad in PEER_METRICS:
         values = b[column].to_numpy(dtype=np.float64)
         valid = metrics_usable & np.isfinite(values)
@@ -103,10 +113,11 @@ def _peer_signals(ctx: RuleContext, metrics_usable: np.ndarray, signals: dict[in
             threshold = np.minimum(floor, rel)
             why = f"below {floor:g} and below {p.idle_peer_ratio:g} x peer median"
         else:
+            floor = floors[column]
             rel = p.latency_peer_factor * med
-            flagged = (v > p.latency_floor_ms) & (v > rel)
-            threshold = np.maximum(p.latency_floor_ms, rel)
-            why = f"above {p.latency_floor_ms:g} ms and above {p.latency_peer_factor:g} x peer median"
+            flagged = (v > floor) & (v > rel)
+            threshold = np.maximum(floor, rel)
+            why = f"above {floor:g} ms and above {p.latency_peer_factor:g} x peer median"
         for i in np.flatnonzero(flagged):
             signals.setdefault(int(valid_ids[i]), []).append(
                 {
@@ -188,21 +199,22 @@ def degraded_broker(ctx: RuleContext) -> list[Finding]:
                     "rack": plain(ctx.rack_by_broker.get(bid)),
                     "signals": sigs,
                 },
-                action=Action.REPLACE_DEGRADED_BROKER,
+                action=Action.NONE,  # evidence only: kafka_medic.judgment decides, across cycles
             )
         )
     return findings
 
 
 def mass_degradation(ctx: RuleContext) -> list[Finding]:
-    """Too many brokers flagged for replacement at once (degraded or failed disk): page, stand down.
+    """Too many brokers with a failed log dir at once: page, stand down.
 
     Uses the mass-failure cutoffs: replacing more brokers at once than we would tolerate losing is
-    never a safe automatic response, and the shared cause is usually outside the brokers.
+    never a safe automatic response, and the shared cause is usually outside the brokers. (Brokers
+    judged degraded on metrics are counted by :mod:`kafka_medic.judgment`, on confirmed evidence.)
     """
-    signals = ctx.memo(degraded_signals)
+    signals: dict[int, list[Signal]] = {}
     failed_disks = ctx.memo(failed_log_dir_brokers)
-    targets = set(signals) | set(failed_disks)
+    targets = set(failed_disks)
     by_count, by_fraction = exceeds_cutoffs(len(targets), ctx.n_brokers, ctx.policy)
     if not (by_count or by_fraction):
         return []

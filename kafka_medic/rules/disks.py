@@ -56,8 +56,7 @@ def offline_log_dir(ctx: RuleContext) -> list[Finding]:
             Finding(
                 rule=RuleName.OFFLINE_LOG_DIR,
                 severity=Severity.CRITICAL,
-                summary=f"Broker {bid}: {len(dirs)} log dir(s) offline "
-                f"({', '.join(str(d['path']) for d in dirs)})",
+                summary=f"Broker {bid}: {len(dirs)} log dir(s) offline ({', '.join(str(d['path']) for d in dirs)})",
                 brokers=(bid,),
                 evidence={
                     "broker_id": bid,

@@ -73,7 +73,9 @@ RULES: tuple[Rule, ...] = (
 )
 
 #: Actions that change the cluster on their own, and so are withdrawn when automation stands down.
-AUTOMATIC_ACTIONS: frozenset[Action] = frozenset({Action.HEAL_DEAD_BROKER, Action.REPLACE_DEGRADED_BROKER})
+AUTOMATIC_ACTIONS: frozenset[Action] = frozenset(
+    {Action.HEAL_DEAD_BROKER, Action.DEMOTE_BROKER, Action.RESTART_BROKER, Action.REPLACE_DEGRADED_BROKER}
+)
 
 _SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
@@ -82,6 +84,7 @@ HEALTH_METRIC_COLUMNS: tuple[str, ...] = (
     "request_handler_idle",
     "network_processor_idle",
     "produce_p99_ms",
+    "produce_queue_p99_ms",
     "fetch_consumer_p99_ms",
     "fetch_follower_p99_ms",
     "isr_shrinks_per_sec",
@@ -167,12 +170,19 @@ def _rule_error(ctx: RuleContext, name: str, exc: Exception) -> Finding:
     return Finding(
         rule=RuleName.RULE_ERROR,
         severity=Severity.CRITICAL,
-        summary=f"Health rule {name} failed ({type(exc).__name__}): evaluation incomplete, "
-        "automation stands down",
+        summary=f"Health rule {name} failed ({type(exc).__name__}): evaluation incomplete, automation stands down",
         evidence={"rule_function": name, "error_type": type(exc).__name__, "message": str(exc)[:500]},
         since=ctx.now,
         action=Action.PAGE,
     )
+
+
+def with_findings(ev: Evaluation, findings: list[Finding]) -> Evaluation:
+    """``ev`` with its findings replaced (e.g. judged across cycles by :mod:`kafka_medic.judgment`):
+    stand-down re-applied, sorted, ``automation_allowed`` recomputed; down-since and the table kept."""
+    judged = _stand_down(list(findings))
+    judged.sort(key=lambda f: (_SEVERITY_RANK.get(f.severity, 9), str(f.rule), f.brokers, f.summary))
+    return replace(ev, findings=judged, automation_allowed=not any(f.action is Action.PAGE for f in judged))
 
 
 def _stand_down(findings: list[Finding]) -> list[Finding]:
@@ -204,9 +214,7 @@ _AGGREGATE_REASON = {
 }
 
 
-def broker_health(
-    ctx: RuleContext, findings: list[Finding], down_since: Mapping[int, datetime]
-) -> pd.DataFrame:
+def broker_health(ctx: RuleContext, findings: list[Finding], down_since: Mapping[int, datetime]) -> pd.DataFrame:
     """One row per broker for the UI: status, the reasons behind it, and key metrics.
 
     status: ``down-actionable`` (down past grace and healing allowed), ``down``, ``degraded``
@@ -260,8 +268,7 @@ def broker_health(
         "metrics_ok": b["metrics_ok"].to_numpy(dtype=object),
         "down_since": [down_since.get(int(i)) for i in ids],
         "seconds_down": [
-            max(0.0, (ctx.now - down_since[int(i)]).total_seconds()) if int(i) in down_since else np.nan
-            for i in ids
+            max(0.0, (ctx.now - down_since[int(i)]).total_seconds()) if int(i) in down_since else np.nan for i in ids
         ],
         "replicas": replicas.astype(np.int64),
         "leaders": leaders.astype(np.int64),

@@ -16,6 +16,7 @@ class RuleName(StrEnum):
     # Degraded (alive but unhealthy) brokers
     DEGRADED_BROKER = "degraded_broker"
     MASS_DEGRADATION = "mass_degradation"
+    BROKER_RECOVERED = "broker_recovered"  # a judged broker is healthy again (kafka_medic.judgment)
     # Partition state
     UNDER_REPLICATED = "under_replicated"
     UNDER_MIN_ISR = "under_min_isr"

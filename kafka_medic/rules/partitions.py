@@ -72,8 +72,7 @@ def under_replicated(ctx: RuleContext) -> list[Finding]:
         Finding(
             rule=RuleName.UNDER_REPLICATED,
             severity=Severity.WARNING,
-            summary=f"{n_parts} under-replicated partition(s); replicas missing from ISR on "
-            f"{len(brokers)} broker(s)",
+            summary=f"{n_parts} under-replicated partition(s); replicas missing from ISR on {len(brokers)} broker(s)",
             brokers=brokers,
             partitions=partition_labels(topics[first_rows], parts[first_rows]),
             evidence={

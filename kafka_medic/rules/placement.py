@@ -33,9 +33,7 @@ def _replica_rack_codes(ctx: RuleContext) -> tuple[np.ndarray, list[str]]:
 _DENSE_CELLS_MAX = 20_000_000
 
 
-def _distinct_racks_per_partition(
-    codes: np.ndarray, rep_rack: np.ndarray, n_parts: int, n_racks: int
-) -> np.ndarray:
+def _distinct_racks_per_partition(codes: np.ndarray, rep_rack: np.ndarray, n_parts: int, n_racks: int) -> np.ndarray:
     """Number of distinct known racks per partition code.
 
     A dense (partition x rack) occupancy table via one ``bincount`` is ~1 ms for 100k partitions x

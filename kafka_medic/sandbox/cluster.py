@@ -32,6 +32,7 @@ from kafka_medic.sandbox.exporter import JMX_EXPORTER_CONFIG
 from kafka_medic.sandbox.jars import KafkaJars, ensure_jars, require_tool
 from kafka_medic.sandbox.layout import LOG4J2_PROPERTIES, NodeSpec, SandboxLayout, render_properties
 from kafka_medic.sandbox.security import ClientSecurity
+from kafka_medic.waiting import NotYet, WaitTimeout, poll
 
 log = logging.getLogger(__name__)
 
@@ -158,13 +159,18 @@ class Sandbox:
         if wipe and self.layout.state_dir.exists():
             shutil.rmtree(self.layout.state_dir)
 
-    def kill(self, broker_id: int) -> None:
-        """SIGKILL one broker: a sudden crash, no controlled shutdown."""
+    def kill(self, broker_id: int, *, lose_disk: bool = False) -> None:
+        """SIGKILL one broker: a sudden crash, no controlled shutdown.
+
+        ``lose_disk``: the machine is gone with it (its data dir is deleted): only a replacement on
+        a fresh disk brings it back, where a plain crash is healed by a restart with its disk."""
         node = self.layout.broker(broker_id)
         pid = self._require_running(node)
         processes.signal_node(pid, signal.SIGCONT)
         processes.stop(pid, self._marker(node), graceful_s=0)
         self._set_pid(node, None)
+        if lose_disk:
+            shutil.rmtree(self.layout.data_dir(node), ignore_errors=True)
 
     def hang(self, broker_id: int) -> None:
         """SIGSTOP one broker: half-alive hardware. Its sockets stay open but nothing answers."""
@@ -258,43 +264,53 @@ class Sandbox:
         return {n.id for n in desc.nodes}
 
     def wait_registered(self, broker_ids: list[int], *, timeout_s: float = READY_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout_s
         want = set(broker_ids)
-        seen: set[int] = set()
-        while time.monotonic() < deadline:
+
+        def registered() -> None:
             self._check_alive([self.layout.controller, *(self.layout.broker(b) for b in broker_ids)])
-            seen = self.registered_brokers(timeout_s=2)
-            if want <= seen:
-                return
-            time.sleep(0.25)
-        missing = sorted(want - seen)
-        raise SandboxError(f"brokers {missing} did not register within {timeout_s:.0f} s; see {self.layout.state_dir}")
+            missing = sorted(want - self.registered_brokers(timeout_s=2))
+            if missing:
+                raise NotYet(f"brokers {missing} not registered")
+
+        try:
+            poll(registered, timeout_s=timeout_s, what=f"brokers {sorted(want)} registered")
+        except WaitTimeout as exc:
+            raise SandboxError(f"{exc.last} within {timeout_s:.0f} s; see {self.layout.state_dir}") from None
 
     def wait_exporters(self, nodes: list[NodeSpec], *, timeout_s: float = 60.0) -> None:
         """Wait until each node's JMX exporter answers (its first scrape is slow: warm it here)."""
         deadline = time.monotonic() + timeout_s
         pending = list(nodes)
-        while pending and time.monotonic() < deadline:
-            node = pending[0]
-            try:
-                with urllib.request.urlopen(node.metrics_url, timeout=max(1.0, deadline - time.monotonic())) as r:
-                    r.read()
+
+        def answered() -> None:
+            while pending:
+                left = max(1.0, deadline - time.monotonic())
+                try:
+                    with urllib.request.urlopen(pending[0].metrics_url, timeout=left) as r:
+                        r.read()
+                except (OSError, ValueError) as exc:
+                    raise NotYet(f"{pending[0].name}: {exc}") from None
                 pending.pop(0)
-            except (OSError, ValueError):
-                time.sleep(0.2)
-        if pending:
+
+        try:
+            poll(answered, timeout_s=timeout_s, interval_s=0.2, what="JMX exporters answering")
+        except WaitTimeout:
             names = ", ".join(n.name for n in pending)
-            raise SandboxError(f"JMX exporter of {names} did not answer within {timeout_s:.0f} s")
+            raise SandboxError(f"JMX exporter of {names} did not answer within {timeout_s:.0f} s") from None
 
     def wait_unregistered(self, broker_id: int, *, timeout_s: float = 30.0) -> float:
         """Wait until the cluster no longer lists ``broker_id`` (fenced); return seconds waited."""
         t0 = time.monotonic()
-        deadline = t0 + timeout_s
-        while time.monotonic() < deadline:
-            if broker_id not in self.registered_brokers(timeout_s=2):
-                return time.monotonic() - t0
-            time.sleep(0.2)
-        raise SandboxError(f"broker {broker_id} still registered after {timeout_s:.0f} s")
+
+        def fenced() -> None:
+            if broker_id in self.registered_brokers(timeout_s=2):
+                raise NotYet(f"broker {broker_id} still registered")
+
+        try:
+            poll(fenced, timeout_s=timeout_s, interval_s=0.2, what=f"broker {broker_id} fenced")
+        except WaitTimeout:
+            raise SandboxError(f"broker {broker_id} still registered after {timeout_s:.0f} s") from None
+        return time.monotonic() - t0
 
     # -------------------------------------------------------------- helpers
     def _require_running(self, node: NodeSpec) -> int:

@@ -1,7 +1,7 @@
 """Prometheus JMX exporter configuration for sandbox nodes.
 
 The same rules are what we recommend operators deploy on real brokers (README), so the metric
-names that ``kafka_medic.metrics`` parses are the ones a production exporter serves.
+names that ``kafka_medic.monitor.metrics`` parses are the ones a production exporter serves.
 Rules are regexes over ``domain<key=value, ...><>attribute``; the first match wins.
 """
 
@@ -19,6 +19,7 @@ includeObjectNames:
   - "kafka.network:type=RequestMetrics,name=TotalTimeMs,request=Produce"
   - "kafka.network:type=RequestMetrics,name=TotalTimeMs,request=FetchConsumer"
   - "kafka.network:type=RequestMetrics,name=TotalTimeMs,request=FetchFollower"
+  - "kafka.network:type=RequestMetrics,name=RequestQueueTimeMs,request=Produce"
   - "kafka.controller:type=KafkaController,*"
   - "kafka.log:type=LogManager,name=OfflineLogDirectoryCount"
 rules:
@@ -44,6 +45,11 @@ rules:
     type: GAUGE
   - pattern: 'kafka.network<type=RequestMetrics, name=TotalTimeMs, request=(Produce|FetchConsumer|FetchFollower)><>(50thPercentile|99thPercentile|Mean)'
     name: kafka_network_requestmetrics_totaltimems_$2
+    labels:
+      request: '$1'
+    type: GAUGE
+  - pattern: 'kafka.network<type=RequestMetrics, name=RequestQueueTimeMs, request=(Produce)><>(99thPercentile|Mean)'
+    name: kafka_network_requestmetrics_requestqueuetimems_$2
     labels:
       request: '$1'
     type: GAUGE

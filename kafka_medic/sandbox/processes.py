@@ -14,10 +14,10 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 from kafka_medic.errors import SandboxError
+from kafka_medic.waiting import NotYet, WaitTimeout, poll
 
 _PR_SET_PDEATHSIG = 1
 
@@ -80,12 +80,15 @@ def signal_node(pid: int, sig: signal.Signals) -> None:
 
 
 def wait_gone(pid: int, marker: str, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not is_ours(pid, marker):
-            return True
-        time.sleep(0.05)
-    return not is_ours(pid, marker)
+    def gone() -> None:
+        if is_ours(pid, marker):
+            raise NotYet(f"process {pid} still running")
+
+    try:
+        poll(gone, timeout_s=timeout_s, interval_s=0.05, what=f"process {pid} gone")
+    except WaitTimeout:
+        return not is_ours(pid, marker)
+    return True
 
 
 def stop(pid: int, marker: str, *, graceful_s: float) -> None:
@@ -113,9 +116,12 @@ def port_free(port: int) -> bool:
 
 
 def wait_port_free(port: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if port_free(port):
-            return True
-        time.sleep(0.1)
-    return port_free(port)
+    def free() -> None:
+        if not port_free(port):
+            raise NotYet(f"port {port} in use")
+
+    try:
+        poll(free, timeout_s=timeout_s, interval_s=0.1, what=f"port {port} free")
+    except WaitTimeout:
+        return port_free(port)
+    return True

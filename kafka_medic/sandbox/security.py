@@ -31,16 +31,12 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import SecretStr
 
 from kafka_medic.errors import SandboxError
 from kafka_medic.sandbox.layout import ADMIN_USER, BROKER_USER, SCRAM_MECHANISM, SandboxLayout
-
-if TYPE_CHECKING:
-    from blocks.kafka_cluster import KafkaCluster
-    from kafka_medic.sandbox.cluster import Sandbox
 
 #: Kafka accepts 4096..16384 iterations for SCRAM-SHA-512.
 SCRAM_ITERATIONS = 8192
@@ -279,26 +275,3 @@ def client_security(layout: SandboxLayout) -> ClientSecurity:
     """The admin user's client settings for a secure sandbox."""
     admin = load_secrets(layout).admin
     return ClientSecurity(layout.bootstrap_servers, layout.ca_file, admin.name, admin.password)
-
-
-def secure_cluster_block(sb: Sandbox, name: str = "sandbox", **overrides: Any) -> KafkaCluster:
-    """A KafkaCluster block for a secure sandbox: SASL_SSL, SCRAM-SHA-512, the sandbox CA, the admin user.
-
-    Built on :func:`kafka_medic.sandbox.definition.sandbox_cluster` (imported here, not at module
-    level: that module imports the sandbox, which imports this one).
-    """
-    from blocks.kafka_cluster import SaslMechanism, SecurityProtocol
-    from kafka_medic.sandbox.definition import sandbox_cluster
-
-    cs = sb.client_security()
-    if cs is None:
-        raise SandboxError(f"the sandbox in {sb.layout.state_dir} is PLAINTEXT; start it with security='sasl_ssl'")
-    fields: dict[str, Any] = {
-        "security_protocol": SecurityProtocol.SASL_SSL,
-        "ssl_cafile": str(cs.ca_file),
-        "sasl_mechanism": SaslMechanism(cs.mechanism),
-        "sasl_username": cs.username,
-        "sasl_password": cs.password,
-    }
-    fields.update(overrides)
-    return sandbox_cluster(sb, name=name, **fields)

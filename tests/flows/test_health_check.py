@@ -13,13 +13,13 @@ from confluent_kafka.admin import NewTopic
 from prefect.client.orchestration import get_client
 
 from blocks.kafka_cluster import KafkaCluster
-from flows.health_check import fleet_health, health_check
+from blocks.sandbox import sandbox_cluster
+from flows.fleet_health import fleet_health
+from flows.health_check import health_check
 from kafka_medic.errors import ConfigError
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.sandbox.cluster import Sandbox
-from kafka_medic.sandbox.definition import sandbox_cluster
 from kafka_medic.sandbox.layout import _COMMON
-from tests.policies import QUIET_DEGRADED
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
@@ -37,7 +37,7 @@ def _name() -> str:
 async def _save(sb: Sandbox, **overrides) -> str:
     """Save a block for the sandbox; degraded rules muted unless a test passes its own policy."""
     name = _name()
-    overrides.setdefault("policy", HealthPolicy(**QUIET_DEGRADED))
+    overrides.setdefault("policy", HealthPolicy())
     block = sandbox_cluster(sb, name=name, **overrides)
     await block.save(name, overwrite=True)
     return name
@@ -69,7 +69,7 @@ async def test_killed_broker_is_found_down_and_not_actionable_inside_grace(
 ) -> None:
     sb = healthy_sandbox
     topic_factory(partitions=6)
-    name = await _save(sb, policy=HealthPolicy(dead_broker_grace_s=3600, **QUIET_DEGRADED))
+    name = await _save(sb, policy=HealthPolicy(dead_broker_grace_s=3600))
     first = await health_check(name, act=False)  # remembers broker 4's rack and host
     assert first.healthy
     sb.kill(4)
@@ -109,7 +109,7 @@ async def test_killed_broker_is_found_down_and_not_actionable_inside_grace(
 
 async def test_dead_broker_becomes_actionable_after_grace(healthy_sandbox: Sandbox) -> None:
     sb = healthy_sandbox
-    name = await _save(sb, policy=HealthPolicy(dead_broker_grace_s=2, **QUIET_DEGRADED))
+    name = await _save(sb, policy=HealthPolicy(dead_broker_grace_s=2))
     await health_check(name, act=False)
     sb.kill(6)
     sb.wait_unregistered(6, timeout_s=15)

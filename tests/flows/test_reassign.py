@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,21 +18,20 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 from prefect.client.orchestration import get_client
 
+from blocks.sandbox import sandbox_cluster
 from flows import reassign as reassign_module
-from flows.reassign import CancelParams, ReassignmentIncomplete, ReassignParams, cancel_reassignment, reassign
-from kafka_medic import coordination, kip455
+from flows.cancel_reassignment import CancelParams, cancel_reassignment
+from flows.reassign import ReassignParams, reassign
 from kafka_medic.audit import read_audit
-from kafka_medic.cluster_reads import describe_partitions
 from kafka_medic.errors import ConfigError, SafetyError
 from kafka_medic.executor import (
     ClusterOps,
     ExecutionOptions,
     ForeignReassignment,
     Ledger,
-    MemoryJournalStore,
-    PrefectJournalStore,
     execute_plan,
     journal_variable,
+    memory_journal_store,
 )
 from kafka_medic.executor.throttles import (
     FOLLOWER_RATE,
@@ -42,11 +41,15 @@ from kafka_medic.executor.throttles import (
     read_throttles,
 )
 from kafka_medic.loadgen import AckedProducer, verify_acked
-from kafka_medic.planner import DrainRequest, Move, PlanningError, plan_moves
+from kafka_medic.monitor import kip455
+from kafka_medic.monitor.cluster_reads import describe_partitions
+from kafka_medic.planner import DrainRequest, Move, plan_moves
+from kafka_medic.reports.reassign import ReassignmentIncomplete
 from kafka_medic.sandbox.cluster import Sandbox
-from kafka_medic.sandbox.definition import sandbox_cluster
 from kafka_medic.sandbox.layout import rack_name
 from kafka_medic.snapshot import ClusterSnapshot
+from tasks.locks import cluster_lock, ensure_cluster_limits
+from tasks.state import journal_store
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
@@ -63,7 +66,7 @@ async def save_cluster(sb: Sandbox, **overrides: Any) -> str:
     admin = sb.admin()
     audit = NewTopic(block.audit_topic, 1, 3, config={"min.insync.replicas": "2"})
     admin.create_topics([audit])[block.audit_topic].result(timeout=20)
-    await coordination.aensure_cluster_limits(name)
+    await ensure_cluster_limits(name)
     return name
 
 
@@ -251,10 +254,12 @@ async def test_bad_input_is_refused_and_changes_nothing(
 
     with pytest.raises(ConfigError, match=r"Unknown broker id\(s\) \[99\]"):
         await reassign(name, ReassignParams(kind="drain", brokers=[99], dry_run=False))
-    # Draining a whole AZ: no same-rack target and every other rack already holds a replica.
-    with pytest.raises(PlanningError, match=rf"{topic}-0.*{topic}-1|{topic}-1.*{topic}-0") as err:
-        await reassign(name, ReassignParams(kind="drain", brokers=[1, 4], dry_run=False))
-    assert {(u.topic, u.partition) for u in err.value.unplaceable} >= {(topic, 0), (topic, 1)}
+    # Draining a whole AZ: no same-rack target and every other rack already holds a replica. A safety
+    # refusal completes the run with status "refused" (nothing changed) and names the partitions.
+    refused = await reassign(name, ReassignParams(kind="drain", brokers=[1, 4], dry_run=False))
+    assert refused.status == "refused" and re.search(rf"{topic}-0.*{topic}-1|{topic}-1.*{topic}-0", refused.summary)
+    assert "cannot be placed" in refused.summary and refused.plan is not None
+    assert {(u["topic"], u["partition"]) for u in refused.plan["unplaceable"]} >= {(topic, 0), (topic, 1)}
     with pytest.raises(ConfigError, match="unknown cluster"):
         await reassign("no-such-cluster", ReassignParams(kind="drain", brokers=[1]))
 
@@ -273,7 +278,7 @@ async def test_bad_input_is_refused_and_changes_nothing(
         pytest.raises(SafetyError, match="replication factor reduced"),
     ):
         await execute_plan(
-                ops, MemoryJournalStore(), [Move(topic, 0, (1, 2, 3), (1, 2))], cluster=name, run_id="t",
+                ops, memory_journal_store(), [Move(topic, 0, (1, 2, 3), (1, 2))], cluster=name, run_id="t",
                 actor="test", options=ExecutionOptions(throttle_bytes_per_sec=1_000_000),
             )  # fmt: skip
 
@@ -307,15 +312,16 @@ async def test_a_foreign_reassignment_on_the_same_partitions_is_refused(
         listed = kip455.list_reassignments(admin)
     assert (topic, 0) in set(zip(listed["topic"], listed["partition"], strict=True)), "the foreign move is running"
     try:
-        with pytest.raises(PlanningError, match=rf"{topic}-0: a reassignment is already in progress"):
-            await reassign(name, ReassignParams(kind="drain", brokers=[2], dry_run=False))
+        refused = await reassign(name, ReassignParams(kind="drain", brokers=[2], dry_run=False))
+        assert refused.status == "refused", refused.summary
+        assert re.search(rf"{topic}-0: a reassignment is already in progress", refused.summary), refused.summary
         # A plan made before the foreign move started is refused by the executor's fresh check.
         with (
             ClusterOps(sandbox_cluster(sb, name=name)) as ops,
             pytest.raises(ForeignReassignment, match=rf"{topic}-0") as err,
         ):
             await execute_plan(
-                    ops, MemoryJournalStore(), [Move(topic, 0, (1, 2, 3), (1, 5, 3))], cluster=name, run_id="t",
+                    ops, memory_journal_store(), [Move(topic, 0, (1, 2, 3), (1, 5, 3))], cluster=name, run_id="t",
                     actor="test", options=ExecutionOptions(throttle_bytes_per_sec=1_000_000),
                 )  # fmt: skip
         assert err.value.partitions == [f"{topic}-0"]
@@ -409,7 +415,7 @@ async def test_a_new_run_adopts_moves_left_by_a_dead_orchestrator(
     fill(sb, topic, 2, 2)
     name = await save_cluster(sb)
     block = sandbox_cluster(sb, name=name)
-    store = PrefectJournalStore()
+    store = journal_store()
     # The dead orchestrator: planned "drain broker 5", journaled and throttled its first batch,
     # submitted it, and vanished without cleaning up.
     with ClusterOps(block) as ops:
@@ -436,22 +442,21 @@ async def test_a_new_run_adopts_moves_left_by_a_dead_orchestrator(
     assert await journal_value(name) is None
 
 
-async def test_busy_lock_gives_a_skipped_result_not_a_failure(healthy_sandbox: Sandbox) -> None:
+async def test_busy_lock_gives_a_busy_result_not_a_failure(healthy_sandbox: Sandbox) -> None:
     name = await save_cluster(healthy_sandbox)
-    held, release = threading.Event(), threading.Event()
+    held, release = asyncio.Event(), asyncio.Event()
 
-    def holder() -> None:  # another process's action, as far as the lock can tell
-        with coordination.cluster_lock(name):
+    async def holder() -> None:  # another process's action, as far as the lock can tell
+        async with cluster_lock(name):
             held.set()
-            release.wait(30)
+            await asyncio.wait_for(release.wait(), 30)
 
-    thread = threading.Thread(target=holder, daemon=True)
-    thread.start()
+    task = asyncio.create_task(holder())
     try:
-        assert held.wait(20)
+        await asyncio.wait_for(held.wait(), 20)
         report = await reassign(name, ReassignParams(kind="drain", brokers=[1], dry_run=False))
     finally:
         release.set()
-        thread.join(10)
-    assert report.status == "skipped" and "busy" in report.summary
+        await task
+    assert report.status == "busy" and "busy" in report.summary and report.execution is None
     assert [r["status"] for r in audit_of(healthy_sandbox, name)] == ["skipped"]

@@ -8,32 +8,33 @@ Pages go to a CustomWebhookNotificationBlock pointed at an HTTP server on 127.0.
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
-import threading
+import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
-from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterTags
 from prefect.flow_runs import aresume_flow_run
-from prefect.variables import Variable
 
 from blocks.kafka_cluster import KafkaCluster
-from flows.health_check import HealthReport, health_check
-from flows.remediate import RemediationParams, cluster_tag, dispatch, remediate
-from kafka_medic import coordination
-from kafka_medic.cluster_reads import describe_partitions, not_fully_replicated
+from blocks.replacers import ScriptReplacer
+from flows.health_check import health_check
+from flows.remediate import RemediationParams, dispatch, remediate
 from kafka_medic.decide import Decision, Remedy
+from kafka_medic.leadership import preferred_of
 from kafka_medic.loadgen import AckedProducer, verify_acked
-from kafka_medic.notify import FAILURE_STATUSES, anotice, anotify, cluster_secrets, notify_variable, parse_refs
+from kafka_medic.monitor.cluster_reads import describe_partitions, not_fully_replicated
+from kafka_medic.naming import DEPLOYMENT_NAME, cluster_tag
 from kafka_medic.policy import Mode
+from kafka_medic.reports.health import HealthReport
 from kafka_medic.sandbox.cluster import Sandbox
+from tasks.locks import cluster_lock
+from tasks.state import cluster_state
 from tests import scenarios
 from tests.flows.test_replace_broker import (
     audit_of,
@@ -44,71 +45,10 @@ from tests.flows.test_replace_broker import (
     statuses,
 )
 from tests.waiting import wait_until
+from tests.webhook import WEBHOOK_TOKEN, Hook, save_webhook
 
 pytestmark = [pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
 kafka = pytest.mark.kafka
-
-
-# -- a local webhook receiver ----------------------------------------------------------------------------
-
-
-class Hook:
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self.url = ""
-
-    def bodies(self) -> list[str]:
-        with self.lock:
-            return [r["body"] for r in self.requests]
-
-
-@pytest.fixture
-def hook() -> Iterator[Hook]:
-    received = Hook()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(length).decode(errors="replace")
-            with received.lock:
-                received.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    received.url = f"http://127.0.0.1:{srv.server_address[1]}/page"
-    try:
-        yield received
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        t.join(timeout=5)
-
-
-WEBHOOK_TOKEN = "tok-5ecret-value-1234"
-
-
-async def save_webhook(hook: Hook, cluster: str) -> str:
-    """A CustomWebhookNotificationBlock whose token is a block secret; configured for ``cluster``."""
-    name = f"hook-{uuid.uuid4().hex[:8]}"
-    await CustomWebhookNotificationBlock(
-        name="oncall",
-        url=hook.url,
-        json_data={"text": "{{subject}}\n{{body}}"},
-        headers={"Authorization": "Bearer {{token}}"},
-        secrets={"token": WEBHOOK_TOKEN},
-        timeout=10,
-    ).save(name, overwrite=True)
-    ref = f"custom-webhook/{name}"
-    await Variable.aset(notify_variable(cluster), [ref], overwrite=True)
-    return ref
 
 
 # -- helpers -----------------------------------------------------------------------------------------
@@ -163,6 +103,10 @@ def replaced(reports: list[HealthReport]) -> list[int]:
     return [d["broker_id"] for r in reports for d in dispatched(r, "replaced")]
 
 
+def restarted(reports: list[HealthReport]) -> list[int]:
+    return [d["broker_id"] for r in reports for d in dispatched(r, "restarted")]
+
+
 def at(record: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(record["at"])
 
@@ -171,61 +115,11 @@ def full_isr(sb: Sandbox) -> bool:
     return not_fully_replicated(describe_partitions(sb.admin())).empty
 
 
-# -- notifications (no Kafka) ------------------------------------------------------------------------------
-
-
-async def test_page_reaches_the_webhook_without_secrets(hook: Hook) -> None:
-    cluster = f"n-{uuid.uuid4().hex[:8]}"
-    block = KafkaCluster(
-        name=cluster, bootstrap_servers="127.0.0.1:9", security_protocol="SASL_PLAINTEXT",
-        sasl_mechanism="PLAIN", sasl_username="medic", sasl_password="pa55-w0rd-XYZ",
-    )  # fmt: skip
-    ref = await save_webhook(hook, cluster)
-    # a careless summary that leaks the password must still not carry it out
-    deliveries = await anotify(
-        cluster, "[kafka-medic] CRITICAL test", "broker 3 down; sasl.password=pa55-w0rd-XYZ",
-        secrets=cluster_secrets(block),
-    )  # fmt: skip
-    assert [d.ok for d in deliveries] == [True], deliveries
-    assert len(hook.requests) == 1
-    req = hook.requests[0]
-    assert "broker 3 down" in req["body"] and "[kafka-medic] CRITICAL test" in req["body"]
-    assert "pa55-w0rd-XYZ" not in req["body"] and WEBHOOK_TOKEN not in req["body"]
-    assert req["headers"]["Authorization"] == f"Bearer {WEBHOOK_TOKEN}"  # the secret is used only where meant
-
-    # a dead channel and a missing block are reported per block, never raised, never with the URL
-    await CustomWebhookNotificationBlock(name="dead", url="http://127.0.0.1:9/x?key=abc", timeout=3).save(
-        "dead-hook", overwrite=True
-    )
-    out = await anotify(cluster, "s", "b", block_refs=[ref, "custom-webhook/dead-hook", "custom-webhook/nope"])
-    assert [d.ok for d in out] == [True, False, False]
-    assert "key=abc" not in (out[1].error or "") and "not found" in (out[2].error or "")
-
-    assert parse_refs("slack-webhook/a, custom-webhook/b ,bad ref,") == ["slack-webhook/a", "custom-webhook/b"]
-    assert await anotify(f"none-{uuid.uuid4().hex[:6]}", "s", "b") == []  # nothing configured: no error
-
-
-async def test_notices_go_out_for_outcomes_only_and_never_carry_secrets(hook: Hook) -> None:
-    cluster = f"no-{uuid.uuid4().hex[:8]}"
-    await save_webhook(hook, cluster)
-    for status in ("started", "skipped", "planned"):  # every cycle / dry runs: no notice
-        assert await anotice(cluster, "replace_broker", status, "x", brokers=[3]) == []
-    out = await anotice(cluster, "drain", "finished", "drained", statuses=FAILURE_STATUSES)
-    assert out == [] and hook.requests == [], "a person's finished drain is not a notice"
-    sent = await anotice(cluster, "replace_broker", "refused", "would lose ISR; pw=s3cr3t-pw", brokers=[3],
-                         secrets=["s3cr3t-pw"])  # fmt: skip
-    assert [d.ok for d in sent] == [True] and len(hook.requests) == 1
-    body = json.loads(hook.requests[0]["body"])["text"]
-    assert "replace_broker broker(s) 3 REFUSED" in body and "would lose ISR" in body and "s3cr3t-pw" not in body
-    # no channel configured: quiet, nothing raised
-    assert await anotice(f"none-{uuid.uuid4().hex[:6]}", "replace_broker", "failed", "x") == []
-
-
 # -- healing end to end ----------------------------------------------------------------------------------
 
 
 @kafka
-async def test_auto_mode_replaces_a_killed_broker_losing_no_acked_message(
+async def test_auto_mode_replaces_a_broker_whose_machine_is_lost_losing_no_acked_message(
     healthy_sandbox: Sandbox, topic_factory, hook: Hook
 ) -> None:
     sb = healthy_sandbox
@@ -237,7 +131,7 @@ async def test_auto_mode_replaces_a_killed_broker_losing_no_acked_message(
     producer = AckedProducer(sb.layout.bootstrap_servers, topic, rate=100).start()
     try:
         await asyncio.sleep(2)
-        sb.kill(3)
+        sb.kill(3, lose_disk=True)  # the machine is gone: nothing to restart, only a replacement helps
         t_kill = time.monotonic()
         times: list[float] = []
         reports = await heal_until(block.name, lambda rs: 3 in replaced(rs), 240, "broker 3 replaced", times)
@@ -264,22 +158,67 @@ async def test_auto_mode_replaces_a_killed_broker_losing_no_acked_message(
     assert len(notices) == 1 and "replace_broker broker(s) 3 FINISHED" in notices[0], hook.bodies()
     assert "replaced and back in sync" in notices[0]
     scenarios.report(
-        scenario_line("1 (SIGKILL one broker)", detected_after(reports, times, t_kill), healed_s, stats, result)
-    )
+        scenario_line("1 (SIGKILL one broker, disk lost)", detected_after(reports, times, t_kill), healed_s, stats,
+                      result)
+    )  # fmt: skip
+
+
+@kafka
+async def test_a_crashed_broker_with_its_disk_intact_is_restarted_not_wiped(
+    healthy_sandbox: Sandbox, topic_factory
+) -> None:
+    sb = healthy_sandbox
+    topic = topic_factory(partitions=6)
+    block = await save_cluster(sb, prefix="crash")
+    await remember_brokers(block.name)
+    before = directory_id(sb, 4)
+    producer = AckedProducer(sb.layout.bootstrap_servers, topic, rate=100).start()
+    try:
+        await asyncio.sleep(2)
+        sb.kill(4)  # the JVM crashed; the machine and its disk are fine
+        t_kill = time.monotonic()
+        times: list[float] = []
+        reports = await heal_until(block.name, lambda rs: 4 in restarted(rs), 240, "broker 4 restarted", times)
+        healed_s = time.monotonic() - t_kill
+        await asyncio.sleep(2)
+    finally:
+        stats = producer.stop()
+    result = verify_acked(sb.layout.bootstrap_servers, topic, producer.acked_keys, timeout_s=60)
+    assert stats.acked > 0 and result.lost == 0, f"{result.lost} acknowledged messages lost ({stats})"
+    assert directory_id(sb, 4) == before, "the same disk: restarted, never wiped"
+    records = audit_of(block)
+    assert statuses(records, "restart_broker") == ["started", "finished"], records
+    assert statuses(records, "replace_broker") == [], "nothing was replaced"
+    started, finished = [r for r in records if r["action"] == "restart_broker"]
+    assert "its host and disk are still there" in started["summary"], started
+    assert "restarted with its disk and back in sync" in finished["summary"], finished
+    assert not replaced(reports)
+    # the heal ends where it started: broker 4 leads the partitions it prefers again
+    assert finished["details"]["leaders"]["requested"] > 0, finished
+    assert not preferred_of(describe_partitions(sb.admin()), 4), "broker 4 leads every partition it prefers"
+    scenarios.report(
+        scenario_line("1b (SIGKILL one broker, disk intact: restart)", detected_after(reports, times, t_kill),
+                      healed_s, stats, result)
+    )  # fmt: skip
+
+
+COOLDOWN_S = 20
 
 
 @kafka
 async def test_two_dead_brokers_are_replaced_strictly_one_at_a_time(healthy_sandbox: Sandbox, topic_factory) -> None:
     sb = healthy_sandbox
     topic = topic_factory(partitions=6)
-    block = await save_cluster(sb, prefix="two", replacement_cooldown_s=5)  # cutoff: 2 brokers may be down
+    # cutoff: 2 brokers may be down. The cooldown is longer than a health-check cycle on a loaded box
+    # (2-8 s), so some cycle surely sees it: a 5 s one could elapse between two cycles unseen.
+    block = await save_cluster(sb, prefix="two", replacement_cooldown_s=COOLDOWN_S)
     await remember_brokers(block.name)
     before = {b: directory_id(sb, b) for b in (2, 6)}
     producer = AckedProducer(sb.layout.bootstrap_servers, topic, rate=100).start()
     try:
         await asyncio.sleep(2)
-        sb.kill(2)
-        sb.kill(6)
+        sb.kill(2, lose_disk=True)
+        sb.kill(6, lose_disk=True)
         t_kill = time.monotonic()
         times: list[float] = []
         reports = await heal_until(
@@ -309,9 +248,44 @@ async def test_two_dead_brokers_are_replaced_strictly_one_at_a_time(healthy_sand
     assert at(starts[0]) < at(ends[0]) < at(starts[1]) < at(ends[1])
     assert ends[0]["brokers"] == [first] and "in_sync_s" in ends[0]["details"]["timings"]
     # ...and the second waited for the cooldown, counted from the first one's success
-    assert (at(starts[1]) - at(ends[0])).total_seconds() >= 5
+    assert (at(starts[1]) - at(ends[0])).total_seconds() >= COOLDOWN_S
     assert any(d.get("status") == "cooling down" for r in reports for d in r.dispatched)
     wait_until(lambda: full_isr(sb), timeout_s=60, what="full ISR after both replacements")
+
+
+@kafka
+async def test_a_replacer_that_always_fails_is_tried_a_bounded_number_of_times_then_pages(
+    healthy_sandbox: Sandbox, hook: Hook, tmp_path: Path
+) -> None:
+    sb = healthy_sandbox
+    script = tmp_path / "replace.py"
+    script.write_text("import sys\nprint('no capacity in any AZ', file=sys.stderr)\nsys.exit(7)\n")
+    block = await save_cluster(
+        sb, prefix="fail", replacer_block=ScriptReplacer(argv=[sys.executable, str(script), "{broker_id}"]),
+        remediation_backoff_s=6, remediation_max_attempts=2, replacement_cooldown_s=0,
+    )  # fmt: skip
+    await save_webhook(hook, block.name)
+    await remember_brokers(block.name)
+    sb.kill(6, lose_disk=True)
+
+    def gave_up_twice(rs: list[HealthReport]) -> bool:
+        return sum(d.get("status") == "gave up" for r in rs for d in r.dispatched) >= 2
+
+    reports = await heal_until(block.name, gave_up_twice, 180, "automation giving up on broker 6")
+
+    records = audit_of(block)
+    assert statuses(records, "replace_broker") == ["started", "failed"] * 2, "exactly max_attempts tries"
+    outcomes = [d.get("status") for r in reports for d in r.dispatched if d.get("broker_id") == 6]
+    assert "backing off" in outcomes, outcomes  # the second try waited (6 s after the first failure)
+    first_gave_up = outcomes.index("gave up")
+    assert all(o == "gave up" for o in outcomes[first_gave_up:]), "no try after giving up: no loop"
+    pages = [d for r in reports for d in r.dispatched if d.get("remedy") == "page"]
+    assert [p["status"] for p in pages][:2] == ["paged", "suppressed"], pages  # once per page window
+    bodies = [b for b in hook.bodies() if "gave up on broker 6" in b]
+    assert len(bodies) == 1 and "2 failed attempt(s)" in bodies[0], hook.bodies()
+    assert [r for r in records if r["status"] == "paged"], "the page is in the audit trail"
+    ladder = (await cluster_state(block.name).ladder()).of(6)
+    assert [(a.action, a.ok) for a in ladder.attempts] == [("replace_broker", False)] * 2
 
 
 @kafka
@@ -376,7 +350,7 @@ async def test_mass_failure_pages_once_and_replaces_nothing(
 
 
 @kafka
-async def test_automation_skips_while_a_manual_action_holds_the_mutate_lock(healthy_sandbox: Sandbox) -> None:
+async def test_automation_stands_back_while_a_manual_action_holds_the_mutate_lock(healthy_sandbox: Sandbox) -> None:
     sb = healthy_sandbox
     block = await save_cluster(sb, prefix="lock")
     await remember_brokers(block.name)
@@ -384,7 +358,7 @@ async def test_automation_skips_while_a_manual_action_holds_the_mutate_lock(heal
     held, release = asyncio.Event(), asyncio.Event()
 
     async def manual_drain() -> None:  # stands for a human's drain/replace: it holds the mutate lock
-        async with coordination.acluster_lock(block.name, kind="mutate"):
+        async with cluster_lock(block.name, kind="mutate"):
             held.set()
             await release.wait()
 
@@ -393,19 +367,19 @@ async def test_automation_skips_while_a_manual_action_holds_the_mutate_lock(heal
         await asyncio.wait_for(held.wait(), 30)
         sb.kill(4)
         reports = await heal_until(
-            block.name, lambda rs: any(dispatched(r, "skipped") for r in rs), 90, "the automation run to be skipped"
+            block.name, lambda rs: any(dispatched(r, "busy") for r in rs), 90, "the automation run to find it busy"
         )
     finally:
         release.set()
         await asyncio.wait_for(holder, 30)
 
-    skip = next(d for r in reports for d in dispatched(r, "skipped"))
-    assert skip["broker_id"] == 4 and "busy" in skip["message"]
+    skip = next(d for r in reports for d in dispatched(r, "busy"))
+    assert skip["broker_id"] == 4 and "is busy" in skip["message"] and skip["mode"] == "in-process"
     assert directory_id(sb, 4) == before and next(s for s in sb.status() if s.node_id == 4).process == "stopped"
     records = audit_of(block)
     assert statuses(records, "replace_broker") == ["skipped"]
     assert records[-1]["details"]["why"] == "busy"
-    assert await coordination.alast_success(block.name, "replace_broker") is None
+    assert await cluster_state(block.name).last_success("replace_broker") is None
 
 
 async def _paused_run(cluster: str) -> Any:
@@ -465,7 +439,7 @@ async def test_approve_mode_pauses_and_only_an_approval_proceeds(healthy_sandbox
     assert approved["details"]["approver"] == "alice" and records[2]["actor"].startswith("alice")
     assert records[4]["details"]["comment"] == "not now"
     assert statuses(audit_of(quick)) == ["approval_requested", "skipped"]
-    assert await coordination.alast_success(block.name, "replace_broker") is None
+    assert await cluster_state(block.name).last_success("replace_broker") is None
 
     # without a replacer the decision is "reassign away": wired to the reassign flow (dry run here)
     drain = RemediationParams(remedy=Remedy.REASSIGN_AWAY, broker_id=5, rule="broker_down", reason="r", dry_run=True)
@@ -477,12 +451,12 @@ async def test_dispatch_starts_the_remediate_deployment_and_never_twice() -> Non
     name = f"d-{uuid.uuid4().hex[:8]}"
     block = KafkaCluster(name=name, bootstrap_servers="127.0.0.1:9")
     await block.save(name, overwrite=True)
-    deployment = await remediate.ato_deployment(name=f"t-{uuid.uuid4().hex[:6]}")
+    deployment = await remediate.ato_deployment(name=DEPLOYMENT_NAME)  # the catalogue's name for it
     dep_id = await deployment.aapply()
     decision = Decision(Remedy.REPLACE_BROKER, 3, "broker_down", "broker 3 down", execute=True, needs_approval=False)
     try:
-        first = await dispatch(block, [decision], {"findings": []})
-        again = await dispatch(block, [decision], {"findings": []})
+        first = await dispatch(block, [decision], [])
+        again = await dispatch(block, [decision], [])
         async with get_client() as client:
             runs = await client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[cluster_tag(name)]))
@@ -496,7 +470,7 @@ async def test_dispatch_starts_the_remediate_deployment_and_never_twice() -> Non
             await client.delete_deployment(dep_id)
 
     assert [d["status"] for d in first] == ["started"] and first[0]["mode"] == "deployment", first
-    assert first[0]["deployment"].startswith("remediate/t-")
+    assert first[0]["deployment"] == f"remediate/{DEPLOYMENT_NAME}"
     assert [d["status"] for d in again] == ["already running"], again
     assert len(runs) == 1 and str(runs[0].id) == first[0]["flow_run_id"]
     params = runs[0].parameters

@@ -20,15 +20,17 @@ from prefect.client.orchestration import get_client
 
 from blocks.kafka_cluster import KafkaCluster
 from blocks.replacers import SandboxReplacer, ScriptReplacer
+from blocks.sandbox import sandbox_cluster
 from flows.health_check import health_check
-from flows.replace_broker import ReplaceBrokerParams, ReplaceFailed, ReplaceStatus, replace_broker
-from kafka_medic import coordination
+from flows.replace_broker import ReplaceBrokerParams, replace_broker
 from kafka_medic.audit import read_audit
-from kafka_medic.cluster_reads import describe_partitions
+from kafka_medic.monitor.cluster_reads import describe_partitions
+from kafka_medic.naming import limit_name, replace_limit_name
 from kafka_medic.policy import HealthPolicy, Mode
+from kafka_medic.reports.replace import ReplaceFailed, ReplaceStatus
 from kafka_medic.sandbox.cluster import Sandbox
-from kafka_medic.sandbox.definition import sandbox_cluster
-from tests.policies import QUIET_DEGRADED
+from tasks.locks import cluster_lock, ensure_cluster_limits
+from tasks.state import cluster_state
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
@@ -76,7 +78,6 @@ async def save_cluster(sb: Sandbox, *, replacer_block: Any = None, prefix: str =
         "replacement_cooldown_s": 5,
         "verify_timeout_s": 180,
         "approval_timeout_s": 60,
-        **QUIET_DEGRADED,  # these tests are about dead brokers
     }
     topic = f"audit-{name}"
     create_audit_topic(sb, topic)
@@ -84,7 +85,7 @@ async def save_cluster(sb: Sandbox, *, replacer_block: Any = None, prefix: str =
         sb, name=name, replacer=ref, audit_topic=topic, policy=HealthPolicy(**{**defaults, **policy})
     )
     await block.save(name, overwrite=True)
-    await coordination.aensure_cluster_limits(name)
+    await ensure_cluster_limits(name)
     return block
 
 
@@ -136,7 +137,7 @@ async def test_dry_run_checks_everything_and_changes_nothing(healthy_sandbox: Sa
     assert res.outcome and res.outcome["action"] == "plan"
     assert directory_id(sb, 3) == before and sb.pid_of(sb.layout.broker(3)) == pid
     assert statuses(audit_of(block)) == ["planned"]
-    assert await coordination.alast_success(block.name, "replace_broker") is None
+    assert await cluster_state(block.name).last_success("replace_broker") is None
 
 
 async def test_refuses_a_wipe_that_would_drop_partitions_below_min_isr(healthy_sandbox: Sandbox, topic_factory) -> None:
@@ -164,7 +165,7 @@ async def test_refuses_a_wipe_that_would_drop_partitions_below_min_isr(healthy_s
     assert statuses(records) == ["refused"]
     assert records[0]["details"]["partitions"]
     for kind in ("mutate", "replace"):
-        assert await active_slots(coordination._limit_name(block.name, kind)) == 0
+        assert await active_slots(limit_name(block.name, kind)) == 0
     assert res.partitions[0] in await outcome_artifact(block.name, "REFUSED"), "the refusal is on the run's page"
 
 
@@ -189,11 +190,11 @@ async def test_busy_cluster_and_cooldown_are_skips_not_failures(healthy_sandbox:
     block = await save_cluster(sb, replacement_cooldown_s=3600)
     before = directory_id(sb, 5)
 
-    # 1) a manual drain (stand-in: the mutate lock held by another task) -> skipped, nothing touched
+    # 1) a manual drain (stand-in: the mutate lock held by another task) -> busy, nothing touched
     held, release = asyncio.Event(), asyncio.Event()
 
     async def manual_drain() -> None:
-        async with coordination.acluster_lock(block.name, kind="mutate"):
+        async with cluster_lock(block.name, kind="mutate"):
             held.set()
             await release.wait()
 
@@ -204,12 +205,12 @@ async def test_busy_cluster_and_cooldown_are_skips_not_failures(healthy_sandbox:
     finally:
         release.set()
         await asyncio.wait_for(holder, 30)
-    assert res.status is ReplaceStatus.SKIPPED and "busy" in res.message, res
+    assert res.status is ReplaceStatus.BUSY and "busy" in res.message, res
     # the replace lock it took first was released again
-    assert await active_slots(coordination.replace_limit_name(block.name)) == 0
+    assert await active_slots(replace_limit_name(block.name)) == 0
 
     # 2) inside the cooldown window -> skipped with the seconds left
-    await coordination.arecord_success(block.name, "replace_broker")
+    await cluster_state(block.name).record_success("replace_broker")
     res = await replace_broker(block.name, ReplaceBrokerParams(broker_id=5, dry_run=False))
     assert res.status is ReplaceStatus.SKIPPED and "cooling down" in res.message, res
     assert res.remaining_cooldown_s is not None and 3500 < res.remaining_cooldown_s <= 3600
@@ -239,8 +240,8 @@ async def test_replacer_failure_is_audited_clearly_and_releases_the_locks(
     assert statuses(records) == ["started", "failed"]
     assert records[1]["details"]["replacer"]["exit_code"] == 7
     for kind in ("mutate", "replace"):
-        assert await active_slots(coordination._limit_name(block.name, kind)) == 0
-    assert await coordination.alast_success(block.name, "replace_broker") is None, "no cooldown after a failure"
+        assert await active_slots(limit_name(block.name, kind)) == 0
+    assert await cluster_state(block.name).last_success("replace_broker") is None, "no cooldown after a failure"
     assert "exited with code 7" in await outcome_artifact(block.name, "FAILED")
 
 
@@ -260,4 +261,4 @@ async def test_restart_first_keeps_the_disk_when_a_restart_is_enough(healthy_san
     assert sb.pid_of(sb.layout.broker(1)) != old_pid, "the broker process was restarted"
     assert directory_id(sb, 1) == before, "a restart keeps the disk"
     assert statuses(audit_of(block), "restart_broker") == ["started", "finished"]
-    assert await coordination.alast_success(block.name, "replace_broker") is None
+    assert await cluster_state(block.name).last_success("replace_broker") is None

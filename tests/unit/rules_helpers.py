@@ -33,12 +33,14 @@ HEALTHY_METRICS: dict[str, float] = {
     "offline_replicas": 0.0,
     "bytes_in_per_sec": 5e6,
     "bytes_out_per_sec": 1e7,
+    "replication_bytes_in_per_sec": 1e7,
     "messages_in_per_sec": 5e3,
     "request_handler_idle": 0.8,
     "network_processor_idle": 0.85,
     "isr_shrinks_per_sec": 0.0,
     "isr_expands_per_sec": 0.0,
     "produce_p99_ms": 5.0,
+    "produce_queue_p99_ms": 0.5,
     "fetch_consumer_p99_ms": 500.0,
     "fetch_follower_p99_ms": 500.0,
 }
@@ -89,9 +91,7 @@ def part(
     }
 
 
-def spread_partitions(
-    n: int, broker_ids: Sequence[int], rf: int = 3, topic: str = "t"
-) -> list[dict[str, Any]]:
+def spread_partitions(n: int, broker_ids: Sequence[int], rf: int = 3, topic: str = "t") -> list[dict[str, Any]]:
     """``n`` healthy partitions whose replicas rotate over ``broker_ids`` (consecutive ids)."""
     k = len(broker_ids)
     return [part(topic, p, [broker_ids[(p + j) % k] for j in range(rf)]) for p in range(n)]
@@ -117,9 +117,7 @@ def log_dir(
     }
 
 
-def controller_row(
-    node_id: int = 100, active: float = 1.0, ok: bool = True, offline: float = 0.0
-) -> dict[str, Any]:
+def controller_row(node_id: int = 100, active: float = 1.0, ok: bool = True, offline: float = 0.0) -> dict[str, Any]:
     return {
         "node_id": node_id,
         "metrics_ok": ok,

@@ -1,6 +1,6 @@
 """How one pass stays short while a broker is frozen: pure parts of the collector (no Kafka).
 
-The behaviour on a real frozen broker is covered by tests/reliability/test_hung_broker.py; these
+The behaviour on a real frozen broker is covered by tests/e2e/reliability/test_hung_broker.py; these
 pin the two rules that keep a pass short there (measured: 10-30 s per pass before, ~1.6 s after).
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-import kafka_medic.collector as collector
-from kafka_medic.cluster_reads import BrokerInfo
-from kafka_medic.collector import CollectionIssue
+import kafka_medic.monitor.collector as collector
+from kafka_medic.monitor.cluster_reads import BrokerInfo
+from kafka_medic.monitor.collector import CollectionIssue
 
 
 class _Access:

@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from blocks import Ec2Replacer, KafkaCluster, SandboxReplacer, ScriptReplacer
-from blocks.kafka_cluster import AwsSettings
-from kafka_medic.config import ClusterConfigError, load_clusters, parse_clusters
 from kafka_medic.errors import ConfigError
 from kafka_medic.policy import Mode
+from kafka_medic.settings import AwsSettings
+from kafka_medic.settings.clusters_file import ClusterConfigError, load_clusters, parse_clusters
 
 
 def write(tmp_path: Path, text: str, name: str = "clusters.yaml") -> Path:
@@ -457,6 +457,27 @@ def test_script_replacer() -> None:
         ScriptReplacer(argv=["x"], env={"A": "1"}, secret_env={"A": "2"})
     with pytest.raises(ValidationError, match="Extra inputs"):
         ScriptReplacer(argv=["x"], shell=True)
+
+
+def test_ec2_replacer_data_volume_device_is_checked_at_the_edge() -> None:
+    r = Ec2Replacer(region="us-east-1")
+    assert r.data_volume_device is None and r.reuse_data_volume is True
+    assert Ec2Replacer(region="us-east-1", data_volume_device="/dev/sdf").data_volume_device == "/dev/sdf"
+    assert Ec2Replacer(region="us-east-1", data_volume_device=" /dev/xvdz ").data_volume_device == "/dev/xvdz"
+    off = Ec2Replacer(region="us-east-1", data_volume_device="/dev/sdg", reuse_data_volume=False)
+    assert off.reuse_data_volume is False
+    refused = {
+        "/dev/sda1": "that is the root device",
+        "/dev/xvda": "that is the root device",
+        "/dev/nvme1n1": "EC2's API needs the block device mapping name",
+        "sdf": "write the full device path",
+        "/dev/sdb": "instance-store range",
+        "/dev/sdf1": r"/dev/sd\[f-z\] or /dev/xvd\[f-z\], got '/dev/sdf1'",
+        "": "got ''",
+    }
+    for device, why in refused.items():
+        with pytest.raises(ValidationError, match=why):
+            Ec2Replacer(region="us-east-1", data_volume_device=device)
 
 
 def test_ec2_and_sandbox_replacers() -> None:

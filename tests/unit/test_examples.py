@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kafka_medic.config import parse_clusters
 from kafka_medic.policy import Mode
+from kafka_medic.settings.clusters_file import parse_clusters
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,17 +8,18 @@ from datetime import UTC, datetime
 import anyio
 import pytest
 
+from kafka_medic.errors import CoordinationError
 from kafka_medic.executor.journal import (
     JOURNAL_MAX_CHARS,
     Journal,
     JournalTooLarge,
-    MemoryJournalStore,
     SizeBudget,
     check_fits,
     decode,
     encode,
     encoded_size,
     fits,
+    memory_journal_store,
 )
 from kafka_medic.executor.throttles import ThrottleSet, needed_for
 from kafka_medic.planner import Move
@@ -68,10 +69,10 @@ def test_too_large_fails_clearly() -> None:
     assert not fits(j)
     with pytest.raises(JournalTooLarge, match="5000-character"):
         check_fits(j)
-    store = MemoryJournalStore()
+    store = memory_journal_store()
     with pytest.raises(JournalTooLarge):
         anyio.run(store.save, j)
-    assert store.values == {}
+    assert store.store.values == {}  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("raw", [None, "text", {"v": 99}, {"v": 1, "run": "r"}, {"v": 1, "m": {"t": "x=1/2"}}])
@@ -80,8 +81,15 @@ def test_decode_refuses_what_it_did_not_write(raw: object) -> None:
         decode(raw, "prod-a")
 
 
+def test_unreadable_stored_journal_is_refused() -> None:
+    store = memory_journal_store()
+    store.store.values["kafka_medic__prod-a__reassign_journal"] = '{"v": 99}'  # type: ignore[attr-defined]
+    with pytest.raises(CoordinationError, match="unreadable reassignment journal"):
+        anyio.run(store.load, "prod-a")
+
+
 def test_memory_store_round_trip() -> None:
-    store = MemoryJournalStore()
+    store = memory_journal_store()
     j = journal([Move("t", 0, (1, 2, 3), (4, 2, 3))])
 
     async def go() -> None:

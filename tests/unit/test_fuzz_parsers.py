@@ -13,10 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kafka_medic.config import parse_clusters
 from kafka_medic.errors import ConfigError
-from kafka_medic.metrics import BROKER_METRICS, MetricsParseError, parse_broker_metrics, parse_controller_metrics
+from kafka_medic.monitor.metrics import (
+    BROKER_METRICS,
+    MetricsParseError,
+    parse_broker_metrics,
+    parse_controller_metrics,
+)
 from kafka_medic.policy import HealthPolicy
+from kafka_medic.settings.clusters_file import parse_clusters
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from kafka_medic.findings import Action, Severity
-from kafka_medic.listener_probe import ListenerState, classify_error, combine, probe_listener, probe_listeners
+from kafka_medic.monitor.listener_probe import ListenerState, classify_error, combine, probe_listener, probe_listeners
 from kafka_medic.planner import Move
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.rules import RuleName

@@ -226,8 +226,35 @@ def test_restart_is_not_offered_and_plan_changes_nothing(tmp_path: Path) -> None
     script = _script(tmp_path, f"open({str(marker)!r}, 'w').write('ran')\n")
     r = _replacer([sys.executable, script, "{host}"])
     assert r.supports_restart is False
-    with pytest.raises(ReplacerError, match="no restart command"):
+    with pytest.raises(ReplacerError, match="no restart_argv") as exc:
         r.restart(1, "h")
+    assert exc.value.changed is False
     plan = r.plan(1, "h; reboot")
     assert plan.action == "plan" and plan.details["argv"] == [sys.executable, script, "h; reboot"]
     assert not marker.exists()
+
+
+def test_restart_argv_runs_the_restart_program_not_the_replacement(tmp_path: Path) -> None:
+    replaced, restarted = tmp_path / "replaced", tmp_path / "restarted"
+    wipe = _script(tmp_path, f"open({str(replaced)!r}, 'w').write('x')\n")
+    bounce = _script(tmp_path, "import sys\nopen(sys.argv[1], 'w').write(sys.argv[2])\n", name="restart.py")
+    r = _replacer([sys.executable, wipe], restart_argv=[sys.executable, bounce, str(restarted), "{broker_id}@{host}"])
+    assert r.supports_restart is True
+    out = r.restart(4, "b4.local")
+    assert out.action == "restart" and out.details["exit_code"] == 0
+    assert restarted.read_text() == "4@b4.local" and not replaced.exists()
+    assert r.host_state(4, "b4.local").restartable  # unknown host state: a bounded restart may help
+
+
+@pytest.mark.parametrize(
+    ("restart_argv", "message"),
+    [("restart-broker --id {broker_id}", "not a shell command line"), ([], "at least the program"),
+     (["x", "{disk}"], "disk")],
+)  # fmt: skip
+def test_bad_restart_argv_is_refused_at_the_edge(restart_argv: object, message: str) -> None:
+    from pydantic import ValidationError
+
+    from kafka_medic.settings.replacers import ScriptReplacerSettings
+
+    with pytest.raises(ValidationError, match=message):
+        ScriptReplacerSettings(argv=["replace"], restart_argv=restart_argv)

@@ -20,9 +20,7 @@ def test_empty_controller_frame_is_not_a_finding() -> None:
     assert run(snapshot(controller=[])).findings == []
 
 
-@pytest.mark.parametrize(
-    ("counts", "summary_part"), [((0.0, 0.0, 0.0), "no active"), ((1.0, 1.0, 0.0), "split")]
-)
+@pytest.mark.parametrize(("counts", "summary_part"), [((0.0, 0.0, 0.0), "no active"), ((1.0, 1.0, 0.0), "split")])
 def test_no_or_split_controller_pages_and_stands_down(counts: tuple[float, ...], summary_part: str) -> None:
     rows = [controller_row(100 + i, c) for i, c in enumerate(counts)]
     ev = run(snapshot(controller=rows))

@@ -52,7 +52,7 @@ def test_request_idle_outlier_is_degraded_with_evidence() -> None:
     f = one(ev, RuleName.DEGRADED_BROKER)
     assert f.brokers == (3,)
     assert f.severity is Severity.WARNING
-    assert f.action is Action.REPLACE_DEGRADED_BROKER
+    assert f.action is Action.NONE  # one snapshot is evidence, never a verdict (kafka_medic.judgment decides)
     s = _signal(ev, 3, "request_handler_idle")
     assert s["value"] == 0.05
     assert s["peer_median"] == 0.8
@@ -217,20 +217,16 @@ def test_ec2_signals_apply_without_metrics_and_in_tiny_clusters() -> None:
 
 
 # ------------------------------------------------------------------------------- mass degradation
-def test_mass_degradation_pages_and_withdraws_replacements() -> None:
+def test_degraded_signals_on_many_brokers_are_not_a_page_on_one_snapshot() -> None:
+    """Three of ten brokers impaired in one snapshot: evidence on each, no page, nothing to act on --
+    mass degradation is judged on confirmed scores (tests/unit/test_judgment.py)."""
     rows = _with(10, "ec2_status", {1: "impaired", 2: "impaired", 3: "impaired"})
     ev = run(snapshot(rows))
-    f = one(ev, RuleName.MASS_DEGRADATION)
-    assert f.action is Action.PAGE
-    assert f.brokers == (1, 2, 3)
-    assert f.evidence["signal_counts"] == {"ec2_impaired": 3}
-    assert not ev.automation_allowed
+    assert not by_rule(ev, RuleName.MASS_DEGRADATION)
     degraded = by_rule(ev, RuleName.DEGRADED_BROKER)
-    assert len(degraded) == 3
-    assert all(d.action is Action.NONE for d in degraded)
-    assert all(d.evidence["suppressed_action"] == "replace_degraded_broker" for d in degraded)
+    assert len(degraded) == 3 and all(d.action is Action.NONE for d in degraded)
     status = dict(zip(ev.broker_health["broker_id"], ev.broker_health["status"], strict=True))
-    assert status[1] == "degraded"  # still degraded, just not acted on
+    assert status[1] == "degraded" and status[4] == "healthy"
 
 
 def test_two_degraded_brokers_is_not_mass() -> None:
@@ -238,4 +234,16 @@ def test_two_degraded_brokers_is_not_mass() -> None:
     ev = run(snapshot(rows))
     assert not by_rule(ev, RuleName.MASS_DEGRADATION)
     assert ev.automation_allowed
-    assert {f.action for f in by_rule(ev, RuleName.DEGRADED_BROKER)} == {Action.REPLACE_DEGRADED_BROKER}
+    assert {f.action for f in by_rule(ev, RuleName.DEGRADED_BROKER)} == {Action.NONE}
+
+
+def test_a_slow_broker_is_singled_out_by_its_own_queue_time_when_every_total_p99_rises() -> None:
+    # A slow broker makes every leader whose follower it is wait (acks=all): every broker's total
+    # produce p99 rises, so no one is an outlier there; the requests waiting for ITS handler threads
+    # are its own.
+    rows = _with(6, "produce_p99_ms", dict.fromkeys(range(1, 7), 450.0))
+    rows[2]["produce_queue_p99_ms"] = 420.0
+    ev = run(snapshot(rows))
+    assert _degraded_ids(ev) == {3}
+    s = _signal(ev, 3, "produce_queue_p99_ms")
+    assert s["value"] == 420.0 and s["peer_median"] == 0.5

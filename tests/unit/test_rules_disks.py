@@ -74,9 +74,7 @@ def test_disk_usage_thresholds(used: float, rule: RuleName | None) -> None:
 def test_disk_usage_exactly_at_warn_threshold_with_policy_values() -> None:
     total = 1000.0
     d = {"broker_id": 1, "path": "/d1", "error": None, "total_bytes": total, "usable_bytes": 250.0}
-    assert not by_rule(
-        run(snapshot(log_dirs=[d]), HealthPolicy(disk_usage_warn=0.75)), RuleName.DISK_USAGE_HIGH
-    )
+    assert not by_rule(run(snapshot(log_dirs=[d]), HealthPolicy(disk_usage_warn=0.75)), RuleName.DISK_USAGE_HIGH)
     d["usable_bytes"] = 249.0
     assert by_rule(run(snapshot(log_dirs=[d]), HealthPolicy(disk_usage_warn=0.75)), RuleName.DISK_USAGE_HIGH)
 

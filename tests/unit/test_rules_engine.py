@@ -161,9 +161,7 @@ def test_sloppy_collector_frames_do_not_crash() -> None:
     snap = snapshot(
         rows,
         parts,
-        log_dirs=[
-            {"broker_id": "3", "path": None, "error": float("nan"), "total_bytes": "x", "usable_bytes": 1}
-        ],
+        log_dirs=[{"broker_id": "3", "path": None, "error": float("nan"), "total_bytes": "x", "usable_bytes": 1}],
         controller=[{"node_id": 1, "metrics_ok": None, "active_controller_count": "?"}],
         reassignments=[{"topic": "a", "partition": 0, "replicas": [1, 2], "adding": [2], "removing": None}],
         issues=[CollectionIssue("ec2", "throttled")],
@@ -178,10 +176,7 @@ def test_evaluate_does_not_mutate_the_snapshot() -> None:
     rows = brokers(4)
     rows[0]["alive"] = False
     snap = snapshot(rows, log_dirs=[log_dir(1)], controller=[controller_row()])
-    before = {
-        name: getattr(snap, name).copy(deep=True)
-        for name in ("brokers", "partitions", "replicas", "log_dirs")
-    }
+    before = {name: getattr(snap, name).copy(deep=True) for name in ("brokers", "partitions", "replicas", "log_dirs")}
     run(snap)
     for name, frame in before.items():
         pd.testing.assert_frame_equal(getattr(snap, name), frame)
@@ -193,9 +188,7 @@ def test_evaluate_does_not_mutate_the_snapshot() -> None:
     n=st.integers(min_value=1, max_value=9),
     n_parts=st.integers(min_value=0, max_value=12),
 )
-def test_random_small_clusters_never_crash_and_evidence_is_json(
-    data: st.DataObject, n: int, n_parts: int
-) -> None:
+def test_random_small_clusters_never_crash_and_evidence_is_json(data: st.DataObject, n: int, n_parts: int) -> None:
     metric = st.one_of(st.none(), st.just(float("nan")), st.floats(min_value=0, max_value=5000))
     rows = []
     for i in range(1, n + 1):
@@ -217,10 +210,7 @@ def test_random_small_clusters_never_crash_and_evidence_is_json(
         isr = [b for b in reps if data.draw(st.booleans())]
         leader = data.draw(st.sampled_from([*isr, -1])) if isr else -1
         parts.append(part("t", p, reps, isr=isr, leader=leader, min_isr=data.draw(st.integers(1, 3))))
-    dirs = [
-        log_dir(i, used=data.draw(st.floats(0, 1)), error=data.draw(st.sampled_from([None, "io"])))
-        for i in ids
-    ]
+    dirs = [log_dir(i, used=data.draw(st.floats(0, 1)), error=data.draw(st.sampled_from([None, "io"]))) for i in ids]
     ctrl = [controller_row(active=data.draw(st.sampled_from([0, 1, 2])))]
     snap = snapshot(rows, parts, log_dirs=dirs, controller=ctrl)
     ev = run(snap, down_since={i: T0 - timedelta(seconds=data.draw(st.integers(0, 900))) for i in ids})

@@ -1,0 +1,107 @@
+"""RunAudit: the one way every flow writes its audit trail and tells humans about it.
+
+One record shape for every action (cluster, action, status, summary, brokers, details, actor, run
+id), written acks=all to the cluster's audit topic off the event loop, kept on the run's report,
+and -- by one rule -- sent as a notice to the cluster's notification channels:
+
+* ``refused``, ``failed`` and ``approval_requested`` always (a human must know or act);
+* ``finished`` only for actions automation started (on-call wants to learn what automation did;
+  a person who ran a command watches its result and does not need a message about it);
+* never ``planned``, ``started`` or ``skipped`` (a skipped action recurs every cycle).
+
+Writing never raises (:class:`kafka_medic.audit.AuditLog`): an unwritable trail is logged and noted
+on the record (``written: false``), and the action's own outcome is what the flow reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.context import FlowRunContext
+
+from kafka_medic.audit import AuditLog, AuditRecord, AuditStatus, default_actor, is_automation
+from kafka_medic.redaction import cluster_secrets
+from kafka_medic.settings.cluster import ClusterSettings
+from tasks.notify import anotice
+
+#: Statuses that always reach the notification channels; ``finished`` too when automation acted.
+ALWAYS_NOTICE = frozenset({AuditStatus.REFUSED, AuditStatus.FAILED, AuditStatus.APPROVAL_REQUESTED})
+
+#: librdkafka would print every reconnect of the audit producer while a broker restarts; a failed
+#: write is reported by AuditLog itself.
+_quiet_clients = logging.getLogger("kafka_medic.audit.clients")
+_quiet_clients.setLevel(logging.CRITICAL)
+
+
+def current_run_id() -> str | None:
+    ctx = FlowRunContext.get()
+    return str(ctx.flow_run.id) if ctx is not None and ctx.flow_run is not None else None
+
+
+def _logger() -> Any:
+    try:
+        return get_run_logger()
+    except Exception:  # outside a flow run (scripts, tests)
+        return logging.getLogger("kafka_medic.audit")
+
+
+class RunAudit:
+    """The audit trail of one run: same cluster, action, actor and run id on every record."""
+
+    def __init__(self, cluster: ClusterSettings, action: str, *, actor: str = "", brokers: Iterable[int] = ()) -> None:
+        self.cluster = cluster.name
+        self.action = action
+        self.actor = (actor or default_actor())[:200]
+        self.brokers = tuple(int(b) for b in brokers)
+        self.run_id = current_run_id()
+        self.automated = is_automation(self.actor)
+        self._log = AuditLog({**cluster.confluent_config(), "logger": _quiet_clients}, cluster.audit_topic)
+        self._secrets = cluster_secrets(cluster)
+        self._warming: asyncio.Task[bool] | None = None
+        self.records: list[dict[str, Any]] = []
+
+    def start_warming(self) -> None:
+        """Prepare the audit producer in the background (~1 s: topic check, producer id) while the
+        run takes its locks and checks safety, so no record on the critical path waits for it."""
+        if self._warming is None:
+            self._warming = asyncio.create_task(asyncio.to_thread(self._log.prepare))
+
+    def notices(self, status: AuditStatus) -> bool:
+        return status in ALWAYS_NOTICE or (status is AuditStatus.FINISHED and self.automated)
+
+    async def __call__(
+        self,
+        status: AuditStatus,
+        summary: str,
+        *,
+        action: str | None = None,
+        brokers: Iterable[int] | None = None,
+        **details: Any,
+    ) -> AuditRecord:
+        """Write one record (and a notice if the rule says so); returns it. Never raises for the trail."""
+        record = AuditRecord(
+            cluster=self.cluster, action=action or self.action, status=status, summary=summary[:2000],
+            brokers=self.brokers if brokers is None else tuple(int(b) for b in brokers), details=details,
+            actor=self.actor, run_id=self.run_id,
+        )  # fmt: skip
+        written = await asyncio.to_thread(self._log.write, record)
+        self.records.append(
+            {"id": record.id, "at": record.at, "action": record.action, "status": status.value,
+             "summary": record.summary, "written": written}
+        )  # fmt: skip
+        _logger().info("[audit %s] %s: %s", status.value, record.action, record.summary)
+        if self.notices(status):
+            await anotice(self.cluster, record.action, status.value, record.summary, brokers=record.brokers,
+                          secrets=self._secrets, statuses=frozenset({status.value}))  # fmt: skip
+        return record
+
+    async def busy(self, exc: BaseException, **details: Any) -> str:
+        """The outcome convention's "busy": another action holds the cluster's lock, nothing changed.
+        Audited ``skipped`` (``why="busy"``, no notice: it recurs); returns the summary for the report."""
+        summary = str(exc)
+        await self(AuditStatus.SKIPPED, summary, why="busy", **details)
+        return summary

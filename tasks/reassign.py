@@ -1,0 +1,117 @@
+"""The reassignment's I/O steps as Prefect tasks: snapshot, adoption, execution (retried on transient
+Kafka errors only, with exponential backoff), and the read-only throttle check of a dry run."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import (
+    acreate_markdown_artifact,
+    acreate_progress_artifact,
+    acreate_table_artifact,
+    aupdate_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from kafka_medic.executor import (
+    AdoptionResult,
+    ClusterOps,
+    ExecutionOptions,
+    ExecutionResult,
+    JournalStore,
+    Progress,
+    adopt,
+    execute_plan,
+    retry_on_transient,
+)
+from kafka_medic.executor.throttles import needed_for
+from kafka_medic.executor.transient import call_with_retries
+from kafka_medic.planner import Move, Plan
+from kafka_medic.reports.reassign import ReassignReport, cost_markdown, fill_plan_figures, plan_rows
+from kafka_medic.snapshot import ClusterSnapshot
+
+RETRY: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=1),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_on_transient,
+    "cache_policy": NO_CACHE,
+}
+
+
+@task(name="reassign-snapshot", **RETRY)
+async def snapshot_task(ops: ClusterOps) -> ClusterSnapshot:
+    """A full snapshot; a cluster that cannot be read raises a transient error (retried)."""
+    return await asyncio.to_thread(ops.snapshot)
+
+
+@task(name="reassign-adopt", **RETRY)
+async def adopt_task(ops: ClusterOps, store: JournalStore, cluster: str, timeout_s: float) -> AdoptionResult | None:
+    """Finish (or report) what a dead earlier run left in the journal, under the caller's lock."""
+    return await adopt(ops, store, cluster, timeout_s=timeout_s)
+
+
+@task(name="reassign-execute", **{**RETRY, "retries": 1})
+async def execute_task(
+    ops: ClusterOps, store: JournalStore, moves: list[Move], cluster: str, run_id: str, actor: str,
+    options: ExecutionOptions, lock: Any,
+) -> ExecutionResult:  # fmt: skip
+    """Execute the moves with a progress artifact. A retry (transient error) is safe: it adopts the
+    first attempt's moves, counts the finished ones as in place and re-checks the rest."""
+    artifact_id = await acreate_progress_artifact(
+        progress=0.0, key=f"reassign-progress-{cluster}", description=f"Reassignment progress on {cluster}"
+    )
+    logger = get_run_logger()
+    last_log = [0.0]
+
+    async def on_progress(p: Progress) -> None:
+        await aupdate_progress_artifact(artifact_id, progress=round(100 * p.fraction, 1), description=p.line())
+        if time.monotonic() - last_log[0] >= 10 or p.finished == p.total:
+            last_log[0] = time.monotonic()
+            logger.info("[%s] %s", cluster, p.line())
+
+    return await execute_plan(
+        ops, store, moves, cluster=cluster, run_id=run_id, actor=actor, options=options,
+        on_progress=on_progress, guard=lock.ensure_held,
+    )  # fmt: skip
+
+
+async def preexisting_throttles(ops: ClusterOps, plan: Plan, snapshot: ClusterSnapshot) -> list[str]:
+    """Throttles already on the brokers/topics the plan touches (read-only, for the dry-run report)."""
+    needed = needed_for(plan.moves, snapshot.alive_broker_ids)
+    try:
+        current = await call_with_retries(
+            ops.read_throttles, sorted(needed.brokers), sorted(needed.topics), what="reading throttle configs"
+        )
+    except Exception as exc:
+        return [f"could not read throttle configs: {exc}"]
+    out = [f"broker {b}: {c}={v}" for (b, c), v in sorted(current.broker_rates.items())]
+    for (t, c), v in sorted(current.topic_replicas.items()):
+        shown = v if isinstance(v, str) else ",".join(sorted(f"{p}:{b}" for _, p, b in v))
+        out.append(f"topic {t}: {c}={shown[:200]}")
+    return out
+
+
+async def publish_plan(
+    report: ReassignReport, ops: ClusterOps, snapshot: ClusterSnapshot, plan: Plan, *, rate: int,
+    caps: tuple[int, int], request: dict[str, Any],
+) -> None:  # fmt: skip
+    """The plan on the report (figures, throttles someone else set) and in the UI (plan table, cost)."""
+    cluster = snapshot.cluster
+    fill_plan_figures(report, snapshot, plan, rate, caps)
+    report.preexisting_throttles = await preexisting_throttles(ops, plan, snapshot) if plan.moves else []
+    await acreate_table_artifact(
+        key=f"reassign-plan-{cluster}", table=plan_rows(plan, snapshot) or [{"partition": "(nothing to move)"}],
+        description=f"Reassignment plan for {cluster}: {plan.summary()}",
+    )  # fmt: skip
+    markdown = cost_markdown(
+        cluster, request, report.dry_run, caps, plan, rate, report.estimated_copy_s, report.waves,
+        report.preexisting_throttles, report.journal,
+    )  # fmt: skip
+    await acreate_markdown_artifact(
+        key=f"reassign-cost-{cluster}", markdown=markdown, description=f"Cost of the reassignment on {cluster}"
+    )

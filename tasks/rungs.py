@@ -1,0 +1,151 @@
+"""The rungs of the healing ladder: each one audited, verified, and remembered.
+
+* :func:`restart_rung` -- restart the broker keeping its disk (Orion's first step for a "maybe dead"
+  broker); it healed the broker if it registers again, catches up and no liveness or disk finding
+  about it remains;
+* :func:`replace_rung` -- give it a fresh machine/disk (the same broker id) and wait until the new
+  incarnation serves and its replicas are back in sync.
+
+A rung runs inside a :class:`HealRun` (the caller holds the cluster's locks and has judged, on a
+fresh look, that the step is safe); it checks before each mutating step that the locks are still
+held, and records its success (cooldowns count from success, never from an attempt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import get_run_logger
+
+from blocks.kafka_cluster import KafkaCluster
+from kafka_medic.audit import AuditStatus
+from kafka_medic.heal import REPLACE_ACTION, RESTART_ACTION, restart_action, still_broken
+from kafka_medic.replacers import Replacer, ReplacerError
+from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceFailed, ReplaceStatus
+from tasks.audit import RunAudit
+from tasks.collect import look_now
+from tasks.leadership import give_back
+from tasks.locks import LockHandle
+from tasks.state import cluster_state
+from tasks.verify import verify_after, wait_in_sync, wait_registered
+
+
+@dataclass
+class HealRun:
+    """One healing run of one broker: what it acts on, its audit trail, the locks it holds, its timings.
+
+    ``register_timeout_s``: how long a new incarnation may take to register; ``restart_check_s``: how
+    long a restarted broker may take to look healthy; ``verify_s``: how long to wait for its replicas.
+    """
+
+    block: KafkaCluster
+    broker_id: int
+    audit: RunAudit
+    replacer: Replacer
+    verify_s: float
+    register_timeout_s: float
+    restart_check_s: float
+    reason: str = ""
+    handles: list[LockHandle] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)  # what the run learned on the way (on its result)
+    timings: dict[str, float] = field(default_factory=dict)
+    t_start: float = field(default_factory=time.monotonic)
+
+    def held(self) -> None:
+        """Before each mutating step: stop if a lock's lease could not be kept."""
+        for h in self.handles:
+            h.ensure_held()
+
+    def result(self, status: ReplaceStatus, message: str, *, dry_run: bool, **extra: Any) -> ReplaceBrokerResult:
+        self.timings["total_s"] = round(time.monotonic() - self.t_start, 3)
+        get_run_logger().info("[%s] broker %s: %s: %s", self.block.name, self.broker_id, status.value, message)
+        return ReplaceBrokerResult(
+            cluster=self.block.name, broker_id=self.broker_id, status=status, message=message, dry_run=dry_run,
+            timings=dict(self.timings), audit=self.audit.records, notes=dict(self.notes), **extra,
+        )  # fmt: skip
+
+
+async def replace_rung(run: HealRun, host: str) -> ReplaceBrokerResult:
+    b, audit = run.broker_id, run.audit
+    run.held()
+    # The audit is a trail, not a gate (a failed write never stopped an action): the "started"
+    # record is stamped now and written while the replacer starts, instead of before it.
+    what = f"replacing broker {b} ({run.replacer.kind} replacer)"
+    started = asyncio.create_task(audit(AuditStatus.STARTED, what, reason=run.reason, host=host))
+    t0 = time.monotonic()
+    try:
+        try:
+            outcome = await asyncio.to_thread(run.replacer.replace, b, host)
+        finally:
+            await started  # "started" lands before any "failed"/"finished" record
+    except ReplacerError as exc:
+        changed = {True: "something was changed", False: "nothing was changed", None: "it may have changed things"}
+        msg = f"replacer failed for broker {b} ({changed[exc.changed]}): {exc}"
+        await audit(AuditStatus.FAILED, msg, changed=exc.changed, replacer=exc.details)
+        raise ReplaceFailed(msg) from exc
+    run.timings["replace_s"] = round(time.monotonic() - t0, 3)
+    try:
+        run.timings["register_s"] = round(await wait_registered(run.block, b, run.register_timeout_s), 3)
+        run.held()
+        run.timings.update(await verify_after(run.block, b, run.verify_s))
+    except TimeoutError as exc:
+        msg = f"broker {b} was replaced ({outcome.summary}) but did not recover: {exc}"
+        await audit(AuditStatus.FAILED, msg, outcome=outcome.to_record(), timings=run.timings)
+        raise ReplaceFailed(msg) from exc
+    await cluster_state(run.block.name).record_success(REPLACE_ACTION)
+    leaders = await _give_back(run)
+    msg = f"broker {b} replaced and back in sync: {outcome.summary}; {_leaders_line(leaders)}"
+    await audit(AuditStatus.FINISHED, msg, outcome=outcome.to_record(), timings=run.timings, leaders=leaders)
+    return run.result(ReplaceStatus.REPLACED, msg, dry_run=False, outcome=outcome.to_record())
+
+
+async def restart_rung(run: HealRun, host: str, *, why: str = "") -> str | None:
+    """Restart the broker; return a message if that healed it, None if it still needs replacing.
+
+    "Healed" means: registered again, its replicas back in sync, and no liveness or disk finding
+    about it. Latency/idle outliers are NOT judged here: a JVM that just started is cold and slow
+    for a while. If it stays degraded, a later health check decides again, and because this
+    restart is remembered (``restart_action``) the next attempt replaces instead of restarting.
+    """
+    b, audit = run.broker_id, run.audit
+    run.held()
+    await audit(AuditStatus.STARTED, f"restarting broker {b} with its disk" + (f": {why}" if why else ""),
+                action=RESTART_ACTION)  # fmt: skip
+    t0 = time.monotonic()
+    try:
+        await asyncio.to_thread(run.replacer.restart, b, host)
+        await wait_registered(run.block, b, run.restart_check_s)
+        run.timings["in_sync_s"] = round(await wait_in_sync(run.block, b, min(run.verify_s, run.restart_check_s)), 3)
+    except (ReplacerError, TimeoutError) as exc:
+        await audit(AuditStatus.FAILED, f"restart did not bring broker {b} back: {exc}", action=RESTART_ACTION)
+        return None
+    run.timings["restart_s"] = round(time.monotonic() - t0, 3)
+    await cluster_state(run.block.name).record_success(restart_action(b))
+    still = still_broken((await look_now(run.block)).evaluation, b)
+    if still:
+        await audit(AuditStatus.FAILED, f"broker {b} is still unhealthy after a restart ({still[0].summary}); "
+                    "replacing it", action=RESTART_ACTION)  # fmt: skip
+        return None
+    leaders = await _give_back(run)
+    msg = f"broker {b} restarted with its disk and back in sync; {_leaders_line(leaders)}"
+    await audit(AuditStatus.FINISHED, msg, action=RESTART_ACTION, timings=run.timings, leaders=leaders)
+    return msg
+
+
+async def _give_back(run: HealRun) -> dict[str, Any]:
+    """A heal ends where it started: the healed broker leads its preferred partitions again."""
+    t0 = time.monotonic()
+    leaders = await give_back(run.block, run.broker_id, min(60.0, run.verify_s))
+    run.timings["leaders_s"] = round(time.monotonic() - t0, 3)
+    return leaders
+
+
+def _leaders_line(leaders: dict[str, Any]) -> str:
+    if leaders.get("requested") is None:
+        return f"its leaderships could not be given back ({leaders.get('errors')})"
+    if not leaders["requested"]:
+        return "it already leads its preferred partitions"
+    return f"{leaders['moved']} of {leaders['requested']} preferred leadership(s) given back"
