@@ -68,14 +68,21 @@ def _busiest(per_in: dict[int, float], per_out: dict[int, float]) -> tuple[float
 
 
 def estimate_plan(
-    plan: Plan | PlanCost, policy: HealthPolicy | None = None, *, what: str | None = None
+    plan: Plan | PlanCost,
+    policy: HealthPolicy | None = None,
+    *,
+    what: str | None = None,
+    throttle_bytes_per_sec: float | None = None,
 ) -> CostEstimate:
     """Bytes, cross-AZ bytes, dollars and ETA of a plan (``Plan`` or its ``PlanCost``).
 
     ETA = the busiest broker's bytes (received, or sent as the partitions' leader) / the
-    policy's ``throttle_bytes_per_sec``. Dollars = cross-AZ bytes x ``inter_az_price_per_gb``.
+    throttle: ``throttle_bytes_per_sec`` when given (a reassignment run's own rate), else the
+    policy's. Dollars = cross-AZ bytes x ``inter_az_price_per_gb``.
     """
     p = _policy(policy)
+    if throttle_bytes_per_sec is not None:
+        p = p.model_copy(update={"throttle_bytes_per_sec": int(throttle_bytes_per_sec)})
     cost = plan.cost if isinstance(plan, Plan) else plan
     if what is None:
         what = _describe(plan.request) if isinstance(plan, Plan) and plan.request is not None else "plan"
@@ -178,6 +185,17 @@ class ReplaceOrDrain:
     cheaper: str  # "replace", "drain" or "same" (within a cent)
     faster: str  # "replace", "drain" or "same" (within a second)
     verdict: str  # one line an operator can act on
+
+    def to_record(self) -> dict[str, Any]:
+        """The compact form for reports: each side's ``CostEstimate.record()`` and the verdict."""
+        return {
+            "broker": self.broker,
+            "replace": self.replace.record(),
+            "drain": self.drain.record(),
+            "cheaper": self.cheaper,
+            "faster": self.faster,
+            "verdict": self.verdict,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -238,6 +238,26 @@ class CostEstimate:
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
+    def record(self) -> dict[str, Any]:
+        """The compact form carried by decisions, approval forms and audit records: the four figures
+        an operator weighs (bytes, cross-AZ bytes, dollars, ETA), what they assume (price, throttle),
+        what they leave out, and the one-line summary. Rounded: a record is read, not recomputed."""
+        return {
+            "what": self.what,
+            "bytes": round(self.bytes_moved),
+            "cross_az_bytes": round(self.cross_az_bytes),
+            "dollars": round(self.dollars, 2),
+            "eta_s": round(self.eta_s, 1),
+            "replicas": self.replicas,
+            "receivers": self.receivers,
+            "price_per_gb": self.price_per_gb,
+            "throttle_bytes_per_sec": self.throttle_bytes_per_sec,
+            "bottleneck": self.bottleneck,
+            "unknown_size_replicas": self.unknown_size_replicas,
+            "not_copied": self.not_copied,
+            "summary": self.summary(),
+        }
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CostEstimate:
         return cls(**{name: d[name] for name in cls.__dataclass_fields__ if name in d})
