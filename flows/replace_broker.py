@@ -32,6 +32,7 @@ import asyncio
 import functools
 import time
 from contextlib import AsyncExitStack
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
@@ -58,7 +59,7 @@ from tasks.audit import RunAudit
 from tasks.collect import look_now
 from tasks.ladder import record_attempt
 from tasks.locks import cluster_lock
-from tasks.rungs import HealRun, replace_rung, restart_rung
+from tasks.rungs import HealRun, replace_rung, replacement_cost_record, restart_rung
 from tasks.state import cluster_state
 
 
@@ -105,14 +106,16 @@ async def replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceBr
     except ReplaceFailed as exc:
         await _outcome_artifact(cluster, b, "FAILED", str(exc), {})
         raise
-    await _outcome_artifact(cluster, b, res.status.value.upper(), res.message, res.timings)
+    await _outcome_artifact(cluster, b, res.status.value.upper(), res.message, res.timings, res.notes.get("cost"))
     return res
 
 
-async def _outcome_artifact(cluster: str, b: int, status: str, message: str, timings: dict[str, float]) -> None:
+async def _outcome_artifact(
+    cluster: str, b: int, status: str, message: str, timings: dict[str, float], cost: dict[str, Any] | None = None
+) -> None:
     try:
         await acreate_markdown_artifact(
-            key=f"replace-broker-{cluster}", markdown=outcome_markdown(cluster, b, status, message, timings),
+            key=f"replace-broker-{cluster}", markdown=outcome_markdown(cluster, b, status, message, timings, cost),
             description=f"Broker {b} replacement: {status.lower()}",
         )  # fmt: skip
     except Exception as exc:  # a report, never the outcome itself
@@ -156,6 +159,7 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
         t0 = time.monotonic()
         look = await look_now(block)
         run.timings["check_s"] = round(time.monotonic() - t0, 3)
+        run.snapshot = look.snapshot
         row = broker_row(look.snapshot, b)
         if params.require_finding and not heal_findings(look.evaluation, b):
             msg = f"broker {b} no longer needs healing (a fresh health check finds nothing to act on)"
@@ -183,7 +187,10 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
             plan = await asyncio.to_thread(run.replacer.plan, b, host)
             first = f"restart it first ({why_restart}), then if that does not help " if restart else ""
             msg = f"dry run: would {first}replace broker {b}: {plan.summary}"
-            await audit(AuditStatus.PLANNED, msg, plan=plan.to_record(), reason=params.reason, dry_run=True)
+            cost = await asyncio.to_thread(replacement_cost_record, run)
+            if cost is not None:
+                run.notes["cost"] = cost
+            await audit(AuditStatus.PLANNED, msg, plan=plan.to_record(), reason=params.reason, dry_run=True, cost=cost)
             return result(ReplaceStatus.PLANNED, msg, outcome=plan.to_record())
 
         try:
@@ -201,6 +208,7 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
                     await record_attempt(block, b, REPLACE_ACTION, False)
                     return result(ReplaceStatus.REFUSED, msg, partitions=partitions)
                 host = row_host(broker_row(look.snapshot, b)) or host
+                run.snapshot = look.snapshot
             done = await replace_rung(run, host)
         except ReplaceFailed:
             await record_attempt(block, b, REPLACE_ACTION, False)

@@ -22,9 +22,12 @@ from prefect import get_run_logger
 
 from blocks.kafka_cluster import KafkaCluster
 from kafka_medic.audit import AuditStatus
+from kafka_medic.errors import ConfigError
 from kafka_medic.heal import REPLACE_ACTION, RESTART_ACTION, restart_action, still_broken
+from kafka_medic.planner import replacement_cost
 from kafka_medic.replacers import Replacer, ReplacerError
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceFailed, ReplaceStatus
+from kafka_medic.snapshot import ClusterSnapshot
 from tasks.audit import RunAudit
 from tasks.collect import look_now
 from tasks.leadership import give_back
@@ -51,6 +54,7 @@ class HealRun:
     reason: str = ""
     handles: list[LockHandle] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)  # what the run learned on the way (on its result)
+    snapshot: ClusterSnapshot | None = None  # the last look the run judged on (for the replacement's cost)
     timings: dict[str, float] = field(default_factory=dict)
     t_start: float = field(default_factory=time.monotonic)
 
@@ -68,13 +72,35 @@ class HealRun:
         )  # fmt: skip
 
 
+def replacement_cost_record(run: HealRun) -> dict[str, Any] | None:
+    """What the replacement copies (``CostEstimate.record()``) on the run's last look; None without
+    one. Why on the record: a replacement re-fetches every replica the broker held, for hours, across
+    AZs; the trail should say so. An estimate that cannot be made says why instead of failing the run."""
+    if run.snapshot is None:
+        return None
+    try:
+        return replacement_cost(run.snapshot, run.broker_id, run.block.policy).record()
+    except ConfigError as exc:
+        return {"error": str(exc)[:500]}
+
+
+async def _audit_started(run: HealRun, what: str, host: str) -> None:
+    """The "started" record with the replacement's cost. The cost is computed here, while the replacer
+    already starts (a pass over the partitions: it must not delay the repair), so the record is stamped
+    after it; ``replace_rung`` awaits this task before any later record."""
+    cost = await asyncio.to_thread(replacement_cost_record, run)
+    if cost is not None:
+        run.notes["cost"] = cost
+    await run.audit(AuditStatus.STARTED, what, reason=run.reason, host=host, cost=cost)
+
+
 async def replace_rung(run: HealRun, host: str) -> ReplaceBrokerResult:
     b, audit = run.broker_id, run.audit
     run.held()
     # The audit is a trail, not a gate (a failed write never stopped an action): the "started"
     # record is stamped now and written while the replacer starts, instead of before it.
     what = f"replacing broker {b} ({run.replacer.kind} replacer)"
-    started = asyncio.create_task(audit(AuditStatus.STARTED, what, reason=run.reason, host=host))
+    started = asyncio.create_task(_audit_started(run, what, host))
     t0 = time.monotonic()
     try:
         try:
