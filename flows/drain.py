@@ -18,6 +18,7 @@ from blocks.load import load_cluster
 from flows.reassign import ReassignParams, reassign
 from kafka_medic.audit import AuditStatus
 from kafka_medic.errors import ActionFailed
+from kafka_medic.executor import ClusterOps
 from kafka_medic.maintenance.election import PartitionKey
 from kafka_medic.maintenance.rollback import replica_map, rollback_entries
 from kafka_medic.params import LOCK_WAIT
@@ -25,6 +26,7 @@ from kafka_medic.reports.drain import DrainReport, drain_markdown
 from kafka_medic.reports.reassign import ReassignmentIncomplete, ReassignReport
 from tasks.audit import RunAudit
 from tasks.kafka import read_partitions
+from tasks.reassign import estimate_drain
 from tasks.state import cluster_state
 
 
@@ -78,7 +80,11 @@ async def drain_broker(cluster: str, params: DrainParams) -> DrainReport:
     report = DrainReport(action="drain", cluster=cluster, broker_id=b, dry_run=params.dry_run, moves=0, summary="")
     before = {} if params.dry_run else replica_map(await read_partitions(block))
     if not params.dry_run:
-        await audit(AuditStatus.STARTED, f"draining broker {b}" + (f": {params.reason}" if params.reason else ""))
+        with ClusterOps(block) as ops:
+            ops.known_brokers = await cluster_state(cluster).known_brokers()
+            cost = await estimate_drain(ops, b, list(params.exclude), block.policy)
+        await audit(AuditStatus.STARTED, f"draining broker {b}" + (f": {params.reason}" if params.reason else ""),
+                    cost=cost)  # fmt: skip
     failure: ReassignmentIncomplete | None = None
     try:
         result: ReassignReport = await reassign(cluster, request)
@@ -89,11 +95,12 @@ async def drain_broker(cluster: str, params: DrainParams) -> DrainReport:
         await audit(AuditStatus.FAILED, f"drain of broker {b} failed: {exc}")
         raise
     report.reassign, report.plan = result.model_dump(mode="json"), result.plan
+    report.cost = result.cost_estimate
     if params.dry_run or result.status in ("busy", "refused"):
         report.status, report.summary, report.moves = result.status, result.summary, result.moves
         if params.dry_run:
             report.status = "planned"
-            await audit(AuditStatus.PLANNED, f"drain of broker {b}: {result.summary}")
+            await audit(AuditStatus.PLANNED, f"drain of broker {b}: {result.summary}", cost=result.cost_estimate)
         else:
             await audit(AuditStatus.SKIPPED if result.status == "busy" else AuditStatus.REFUSED, result.summary)
         return await _publish(report, audit)
@@ -104,7 +111,7 @@ async def drain_broker(cluster: str, params: DrainParams) -> DrainReport:
         report.summary += f"; undo stored in {report.rollback_stored_in}"
     ok = failure is None and left == 0
     report.status = "completed" if ok else "failed"
-    await audit(AuditStatus.FINISHED if ok else AuditStatus.FAILED, report.summary)
+    await audit(AuditStatus.FINISHED if ok else AuditStatus.FAILED, report.summary, cost=report.cost)
     await _publish(report, audit)
     if failure is not None:
         raise ActionFailed(f"{failure}; {report.summary}") from failure

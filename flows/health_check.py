@@ -11,6 +11,7 @@ The flows are async on purpose: a sync flow run costs ~1 s of Prefect overhead h
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -19,7 +20,7 @@ from prefect.events import emit_event
 
 from blocks.load import load_cluster, replacer_can_restart
 from flows.remediate import dispatch
-from kafka_medic.decide import Remedy, decide
+from kafka_medic.decide import COSTED_REMEDIES, Remedy, decide, with_costs
 from kafka_medic.findings import Finding, Severity
 from kafka_medic.incidents import conditions, remediation_conditions
 from kafka_medic.judgment import worth_saving
@@ -68,6 +69,8 @@ async def health_check(cluster: str, act: bool = False) -> HealthReport:
 
     decisions = decide(ev.findings, block.policy.mode, has_replacer=block.replacer is not None,
                        can_restart=can_restart, maintenance=look.in_maintenance)  # fmt: skip
+    if any(d.remedy in COSTED_REMEDIES for d in decisions):  # a pass over the partitions: only when one is due
+        decisions = await asyncio.to_thread(with_costs, decisions, look.snapshot, block.policy)
     counts = {s.value: sum(f.severity is s for f in ev.findings) for s in Severity}
     for f in ev.findings:
         if f.severity is not Severity.INFO:

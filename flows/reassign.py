@@ -30,6 +30,7 @@ from kafka_medic.errors import ClusterBusy, ConfigError, MedicError, SafetyError
 from kafka_medic.executor import ClusterOps, ExecutionOptions, JournalStore, inspect
 from kafka_medic.executor.isr import capped
 from kafka_medic.planner import DrainRequest, Plan, PlanningError, ReplaceRequest, plan_moves
+from kafka_medic.policy import HealthPolicy
 from kafka_medic.reports.reassign import ReassignmentIncomplete, ReassignReport, first_notes, result_markdown
 from kafka_medic.reports.verify import IsrNotFull
 from kafka_medic.safety import validate_plan
@@ -155,7 +156,7 @@ async def reassign(cluster: str, request: ReassignParams) -> ReassignReport:
                 report.journal = await inspect(ops, store, cluster)
                 snapshot = await snapshot_task(ops)
                 plan = plan_checked(snapshot, params)
-                await _publish(report, ops, snapshot, plan, params, rate)
+                await _publish(report, ops, snapshot, plan, params, rate, block.policy)
                 report.summary = f"dry run: {plan.summary()}; nothing was changed"
             else:
                 async with cluster_lock(cluster, wait_s=params.lock_wait_s) as lock:
@@ -174,9 +175,11 @@ async def reassign(cluster: str, request: ReassignParams) -> ReassignReport:
 
 
 async def _publish(
-    report: ReassignReport, ops: ClusterOps, snapshot: ClusterSnapshot, plan: Plan, params: ReassignParams, rate: int
-) -> None:
-    await publish_plan(report, ops, snapshot, plan, rate=rate, caps=params.caps, request=params.request_record)
+    report: ReassignReport, ops: ClusterOps, snapshot: ClusterSnapshot, plan: Plan, params: ReassignParams, rate: int,
+    policy: HealthPolicy,
+) -> None:  # fmt: skip
+    await publish_plan(report, ops, snapshot, plan, rate=rate, caps=params.caps, request=params.request_record,
+                       policy=policy)  # fmt: skip
 
 
 async def _run_locked(
@@ -197,8 +200,10 @@ async def _run_locked(
         await audit(AuditStatus.REFUSED, f"reassignment refused: {exc}", request=params.model_dump())
         report.audit = audit.records
         raise
-    await _publish(report, ops, snapshot, plan, params, rate)
-    details = {"request": params.model_dump(), "cost": plan.cost.to_dict(), "throttle_bytes_per_sec": rate}
+    await _publish(report, ops, snapshot, plan, params, rate, block.policy)
+    # The plan's tallies and its estimate (bytes, cross_az_bytes, dollars, eta_s) on every record.
+    cost = {**plan.cost.to_dict(), **(report.cost_estimate or {})}
+    details = {"request": params.model_dump(), "cost": cost, "throttle_bytes_per_sec": rate}
     if not plan.moves:
         report.status, report.summary = "nothing_to_do", f"nothing to move: {plan.summary()}"
         await audit(AuditStatus.FINISHED, report.summary, **details)

@@ -40,7 +40,7 @@ from flows.reassign import ReassignParams, reassign
 from flows.replace_broker import ReplaceBrokerParams, replace_broker
 from flows.restart_broker import RestartBrokerParams, restart_broker
 from kafka_medic.audit import AUTOMATION_ACTOR, AuditStatus
-from kafka_medic.decide import BROKER_REMEDIES, Decision, Remedy
+from kafka_medic.decide import BROKER_REMEDIES, Decision, Remedy, approval_cost_text
 from kafka_medic.heal import REPLACE_ACTION, heal_findings
 from kafka_medic.judgment import Ladder
 from kafka_medic.state import maintenance_hold
@@ -82,6 +82,9 @@ class RemediationParams(BaseModel):
     )
     actor: str = Field(AUTOMATION_ACTOR, max_length=200, description="Who asked.")
     findings: list[dict[str, Any]] = Field(default_factory=list, description="Serious findings (for pages).")
+    cost: dict[str, Any] | None = Field(
+        None, description="What the remedy copies (bytes, cross-AZ bytes, dollars, ETA): shown on the approval form."
+    )
 
     @classmethod
     def from_decision(cls, d: Decision, findings: list[dict[str, Any]] | None = None) -> RemediationParams:
@@ -89,7 +92,7 @@ class RemediationParams(BaseModel):
         keep = ("rule", "severity", "summary", "brokers", "since", "action")
         return cls(
             remedy=d.remedy, broker_id=d.broker_id, rule=str(d.rule), reason=d.reason[:2000],
-            needs_approval=d.needs_approval, findings=[{k: f.get(k) for k in keep} for f in serious],
+            needs_approval=d.needs_approval, findings=[{k: f.get(k) for k in keep} for f in serious], cost=d.cost,
             dry_run=False,  # a decision of the health check is carried out for real (its mode already said so)
         )  # fmt: skip
 
@@ -113,7 +116,8 @@ def _approval_text(cluster: str, d: RemediationParams) -> str:
     return (
         f"kafka-medic wants to {what} on cluster `{cluster}`.\n\n"
         f"Reason ({d.rule}): {d.reason}\n\n"
-        "Before acting it re-checks the cluster (locks, cooldown, safety on a fresh snapshot). "
+        + approval_cost_text(d.remedy, d.cost)
+        + "Before acting it re-checks the cluster (locks, cooldown, safety on a fresh snapshot). "
         "Tick **approve** to proceed; leave it unticked to reject."
     )
 
@@ -139,7 +143,7 @@ async def remediate(cluster: str, decision: RemediationParams) -> dict[str, Any]
             timeout_s = min(timeout_s, IN_PROCESS_APPROVAL_MAX_S)  # in-process: do not hold the health check
         await audit(
             AuditStatus.APPROVAL_REQUESTED, f"approval requested to {d.remedy.value} broker {d.broker_id}",
-            action=d.remedy.value, timeout_s=timeout_s, reason=d.reason,
+            action=d.remedy.value, timeout_s=timeout_s, reason=d.reason, cost=d.cost,
         )  # fmt: skip
         logger.warning("[%s] waiting up to %.0fs for approval: %s broker %s", cluster, timeout_s, d.remedy, d.broker_id)
         try:

@@ -39,6 +39,7 @@ import asyncio
 import functools
 import time
 from contextlib import AsyncExitStack
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
@@ -63,7 +64,7 @@ from kafka_medic.rules import Evaluation
 from tasks.guard import guard, stop_if_needed
 from tasks.ladder import record_attempt
 from tasks.locks import cluster_lock
-from tasks.rungs import HealRun, replace_rung, restart_rung
+from tasks.rungs import HealRun, replace_rung, replacement_cost_record, restart_rung
 from tasks.state import cluster_state
 
 
@@ -110,14 +111,16 @@ async def replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceBr
     except ReplaceFailed as exc:
         await _outcome_artifact(cluster, b, "FAILED", str(exc), {})
         raise
-    await _outcome_artifact(cluster, b, res.status.value.upper(), res.message, res.timings)
+    await _outcome_artifact(cluster, b, res.status.value.upper(), res.message, res.timings, res.notes.get("cost"))
     return res
 
 
-async def _outcome_artifact(cluster: str, b: int, status: str, message: str, timings: dict[str, float]) -> None:
+async def _outcome_artifact(
+    cluster: str, b: int, status: str, message: str, timings: dict[str, float], cost: dict[str, Any] | None = None
+) -> None:
     try:
         await acreate_markdown_artifact(
-            key=f"replace-broker-{cluster}", markdown=outcome_markdown(cluster, b, status, message, timings),
+            key=f"replace-broker-{cluster}", markdown=outcome_markdown(cluster, b, status, message, timings, cost),
             description=f"Broker {b} replacement: {status.lower()}",
         )  # fmt: skip
     except Exception as exc:  # a report, never the outcome itself
@@ -158,6 +161,7 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
         first = await guard(block, b, params.require_finding)
         run.timings["check_s"] = round(time.monotonic() - t0, 3)
         look = first.look
+        run.snapshot = look.snapshot
         row = broker_row(look.snapshot, b)
         stop = await stop_if_needed(run, first, dry_run=params.dry_run, record=not params.dry_run)
         if stop is not None:
@@ -177,7 +181,11 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
             plan = await asyncio.to_thread(run.replacer.plan, b, host)
             first_step = f"restart it first ({why_restart}), then if that does not help " if restart else ""
             msg = f"dry run: would {first_step}replace broker {b}: {plan.summary}"
-            await audit(AuditStatus.PLANNED, msg, plan=plan.to_record(), reason=params.reason, dry_run=True)
+            cost = await asyncio.to_thread(replacement_cost_record, run)
+            if cost is not None:
+                run.notes["cost"] = cost
+            await audit(AuditStatus.PLANNED, msg, plan=plan.to_record(), reason=params.reason, dry_run=True,
+                        cost=cost)  # fmt: skip
             return result(ReplaceStatus.PLANNED, msg, outcome=plan.to_record())
 
         try:
@@ -199,6 +207,7 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
                 if stop is not None:
                     return stop
                 host = row_host(broker_row(again.look.snapshot, b)) or host
+                run.snapshot = again.look.snapshot
             done = await replace_rung(run, host)
         except StoodDown as exc:  # the "started" record could not be written: nothing was touched
             await audit(AuditStatus.REFUSED, str(exc), why="stood_down")

@@ -14,16 +14,24 @@ Policy, in the order an experienced on-call would apply it:
 - A broker whose episode is over gets its leaderships back (the undo of its demotion).
 - At most one broker action per cycle, dead before degraded: the cluster's locks and cooldowns
   make the rest wait anyway, and one decision per cycle keeps the audit trail readable.
+
+A decision that copies data (a replacement, a drain) carries its cost (:func:`with_costs`): bytes,
+cross-AZ bytes, dollars and an ETA at the throttle -- what an approver weighs, and what the audit
+trail keeps of why a heal took hours.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from kafka_medic.errors import ConfigError
 from kafka_medic.findings import Action, Finding, Severity
-from kafka_medic.policy import Mode
+from kafka_medic.planner import DrainRequest, PlanningError, estimate_plan, plan_moves, replacement_cost
+from kafka_medic.planner.models import human_bytes, human_duration
+from kafka_medic.policy import HealthPolicy, Mode
+from kafka_medic.snapshot import ClusterSnapshot
 
 
 class Remedy(StrEnum):
@@ -50,6 +58,10 @@ class Decision:
     reason: str
     execute: bool  # False: observe mode, maintenance, or a report-only remedy
     needs_approval: bool
+    # What carrying it out copies (``CostEstimate.record()``): replacements and drains only; None
+    # for remedies that move no data, or when the cost could not be estimated (``cost_error`` says why).
+    cost: dict[str, Any] | None = None
+    cost_error: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         d = asdict(self)
@@ -100,3 +112,77 @@ def _decision(remedy: Remedy, f: Finding, acting: bool, why_not: str, mode: Mode
     approval = mode is Mode.APPROVE and remedy is not Remedy.RESTORE_BROKER
     execute = acting and remedy is not Remedy.REPORT
     return Decision(remedy, f.brokers[0], f.rule, reason, execute=execute, needs_approval=approval)
+
+
+#: Remedies that copy replicas, hence have a cost in bytes, dollars and time.
+COSTED_REMEDIES = frozenset({Remedy.REPLACE_BROKER, Remedy.REASSIGN_AWAY})
+#: Decisions costed per cycle at most: each is a pass over the partitions (a drain is a plan), and a
+#: storm of dead brokers must not slow the cycle that pages about it.
+MAX_COSTED = 5
+
+
+def with_costs(decisions: list[Decision], snapshot: ClusterSnapshot, policy: HealthPolicy) -> list[Decision]:
+    """``decisions`` with the cost of each replacement and drain filled in (pure; the rest unchanged).
+
+    A replacement is costed as a fresh machine in the broker's AZ re-fetching every replica it held
+    (``replacement_cost``): the worst case, since the replace-broker flow restarts a broker whose
+    host and disk survived first, and a restart only catches up what it missed. A drain
+    ("reassign away") is costed as the planner's drain of the broker under the policy's disk
+    ceiling (``estimate_plan``). Prices and throttle are the policy's. A cost that cannot be
+    estimated (unknown broker, a drain the planner refuses) leaves ``cost`` None and says why in
+    ``cost_error``: a missing estimate never stops a decision. Only the first ``MAX_COSTED``
+    costed decisions are estimated.
+    """
+    out: list[Decision] = []
+    costed = 0
+    for d in decisions:
+        if d.remedy not in COSTED_REMEDIES or d.broker_id is None or costed >= MAX_COSTED:
+            out.append(d)
+            continue
+        costed += 1
+        try:
+            if d.remedy is Remedy.REPLACE_BROKER:
+                est = replacement_cost(snapshot, d.broker_id, policy)
+            else:
+                request = DrainRequest(brokers=[d.broker_id], max_disk_usage=policy.move_max_disk_usage)
+                plan = plan_moves(snapshot, request, allow_partial=True)
+                est = estimate_plan(plan, policy, what=f"drain of broker {d.broker_id}")
+        except (ConfigError, PlanningError) as exc:
+            out.append(replace(d, cost=None, cost_error=str(exc)[:500]))
+            continue
+        out.append(replace(d, cost=est.record(), cost_error=None))
+    return out
+
+
+def cost_line(cost: dict[str, Any] | None) -> str:
+    """One line for a decision's cost in tables and forms ("" without one)."""
+    if not cost:
+        return ""
+    return (
+        f"{human_bytes(cost['bytes'])} to copy, {human_bytes(cost['cross_az_bytes'])} cross-AZ, "
+        f"${cost['dollars']:,.2f}, ~{human_duration(cost['eta_s'])}"
+    )
+
+
+def approval_cost_text(remedy: Remedy, cost: dict[str, Any] | None) -> str:
+    """The cost paragraph of an approval form ("" for a remedy that copies nothing).
+
+    Why on the form: approving a replacement or a drain commits the cluster to hours of copying and
+    a cross-AZ bill; the approver should see both before ticking the box. A replacement's figure is
+    its worst case (a fresh machine re-fetching everything), since a restart with the disk kept
+    copies only what it missed.
+    """
+    if remedy not in COSTED_REMEDIES:
+        return ""
+    if not cost:
+        return "Cost: unknown (could not be estimated from the last look at the cluster).\n\n"
+    text = (
+        f"Cost: **{human_bytes(cost['bytes'])}** to copy, {human_bytes(cost['cross_az_bytes'])} across AZs "
+        f"(**${cost['dollars']:,.2f}** at ${cost['price_per_gb']:g}/GB), **~{human_duration(cost['eta_s'])}** at "
+        f"{human_bytes(cost['throttle_bytes_per_sec'])}/s per broker ({cost['bottleneck']})."
+    )
+    if remedy is Remedy.REPLACE_BROKER:
+        text += " That is if the broker is rebuilt; a restart that keeps its disk copies only what it missed."
+    if cost.get("not_copied"):
+        text += f" {cost['not_copied']} partition(s) cannot be copied."
+    return text + "\n\n"

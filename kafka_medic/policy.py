@@ -10,6 +10,13 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+#: Default ceiling for a log dir that receives replicas by a drain or a replacement (share of its
+#: total). Why 0.85: below the 0.90 critical disk alert, so a move never creates that alert itself.
+DEFAULT_MOVE_MAX_DISK_USAGE = 0.85
+#: Default price of one GB crossing AZs. Why 0.02: AWS bills inter-AZ traffic $0.01/GB on each
+#: side (out of one AZ, into the other), so a replica copied across AZs costs $0.02/GB in effect.
+DEFAULT_INTER_AZ_PRICE_PER_GB = 0.02
+
 
 class Mode(StrEnum):
     """What automation may do with actionable findings."""
@@ -159,4 +166,18 @@ class HealthPolicy(BaseModel):
     )
     throttle_bytes_per_sec: int = Field(
         50_000_000, ge=1_000_000, le=10_000_000_000, description="Replication throttle for moves (bytes/s/broker)."
+    )
+    move_max_disk_usage: float = Field(
+        DEFAULT_MOVE_MAX_DISK_USAGE,
+        gt=0,
+        le=1,
+        description="A log dir that receives replicas (drain or replacement) may be filled to at most this "
+        "share of its size; checked per log dir, since a replica lives in one dir.",
+    )
+    inter_az_price_per_gb: float = Field(
+        DEFAULT_INTER_AZ_PRICE_PER_GB,
+        ge=0,
+        le=10,
+        description="Dollars per GB copied across AZs (effective price: out of one AZ plus into the other), "
+        "for the cost shown with every plan and replacement.",
     )

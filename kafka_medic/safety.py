@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from kafka_medic.errors import ConfigError, SafetyError
+from kafka_medic.policy import DEFAULT_MOVE_MAX_DISK_USAGE
 from kafka_medic.snapshot import ClusterSnapshot
 
 PartitionKey = tuple[str, int]
@@ -95,6 +96,27 @@ def would_reduce_rf(old: Sequence[int], new: Sequence[int]) -> bool:
     return len(set(new)) < len(set(old))
 
 
+def rack_aware(rack_of: Mapping[int, str | None]) -> bool:
+    """True when some broker has a rack: AZ spread is then a rule every move must keep."""
+    return any(r is not None for r in rack_of.values())
+
+
+def rackless_brokers(rack_of: Mapping[int, str | None]) -> set[int]:
+    """Brokers that may not receive a replica because their AZ is unknown (issue 14, defect 5).
+
+    The rule: in a rack-aware cluster (some broker has a rack), a broker without one never
+    receives a replica -- the planner does not pick it and ``validate_plan`` refuses a move onto it.
+    Why refuse rather than count it as an AZ of its own: it sits in some real AZ, and with RF 3
+    over 3 AZs that AZ always holds another replica of the partition, so "its own rack" let moves
+    put two replicas in one AZ while passing as rack-safe. Unknown must read as unsafe. Its existing
+    replicas may stay or be moved away (that only removes an unknown), and in a cluster where no
+    broker has a rack there is no AZ spread to keep, so nothing is refused there.
+    """
+    if not rack_aware(rack_of):
+        return set()
+    return {b for b, r in rack_of.items() if r is None}
+
+
 def known_broker_ids(snapshot: ClusterSnapshot) -> set[int]:
     """Brokers the cluster knows of: registered ones plus any id still named in a replica list.
 
@@ -111,32 +133,39 @@ def known_broker_ids(snapshot: ClusterSnapshot) -> set[int]:
 
 
 def down_broker_ids(snapshot: ClusterSnapshot) -> set[int]:
-    """Brokers the snapshot knows are down (``alive`` False): fenced, gone, or still listed while
-    their listener refuses connections. Unknown liveness (None/NaN, or no row) is not "down"."""
+    """Brokers the snapshot knows are down: ``alive`` False (fenced, gone, or still listed while
+    their listener refuses connections), and brokers named in a replica list but missing from the
+    broker frame (not registered, so not serving -- also when the frame is empty: then no broker
+    is known to serve, and a guard must not count any as holding a surviving copy). Unknown
+    liveness (None/NaN) is not "down"."""
     b = snapshot.brokers
-    if b.empty or "alive" not in b.columns:
-        return set()
     out: set[int] = set()
+    listed: set[int] = set()
+    if b.empty or "alive" not in b.columns:
+        return known_broker_ids(snapshot) - ({int(i) for i in b["broker_id"]} if not b.empty else set())
     for bid, alive in zip(b["broker_id"], b["alive"], strict=True):
+        listed.add(int(bid))
         if alive is None or _isnan(alive) or alive is pd.NA:
             continue
         if not bool(alive):
             out.add(int(bid))
-    return out
+    return out | (known_broker_ids(snapshot) - listed)
 
 
 def effective_isr(isr: Sequence[int], down: AbstractSet[int]) -> tuple[int, ...]:
-    """The ISR as it stands once the controller has fenced the ``down`` brokers.
+    """THE definition of "in sync" for every guard and the planner: the ISR members not known down.
 
-    Why: metadata keeps a crashed broker in the ISR until its session expires. Counting that stale
-    member as in sync would let a guard believe a wipe is safe when the copy it relies on is gone,
-    so guards judge on this view. It mirrors what the controller does on fencing: a fenced broker
-    leaves the ISR unless it is the last member (the partition then goes offline keeping it) -- so
-    the live members, or, when none is live, every member unchanged (any of them may hold the last
-    copy, and wiping it would be data loss).
+    Why one definition: the planner used to trust the ISR as listed while the validator dropped
+    brokers it knew were down, so with a second broker down 5-10 % of fuzzed drain moves were
+    planned and then refused, and the whole drain with them (issue 14, defect 1).
+    Why "not down": metadata keeps a crashed broker in the ISR until its session expires, and the
+    controller keeps the last member listed even after fencing it. Either way the copy sits on a
+    broker that is not serving: it can neither feed a new replica nor be counted on to survive
+    (issue 14, defect 2). The result may be empty -- the partition has no live in-sync copy.
+    ``removal_impact`` still treats removing a *listed* member of such an ISR as losing a copy
+    (its disk may hold the last one), so an empty result never makes a wipe look safe.
     """
-    live = tuple(b for b in isr if b not in down)
-    return live if live else tuple(isr)
+    return tuple(b for b in isr if b not in down)
 
 
 def _names(keys: Iterable[PartitionKey], limit: int = _MAX_NAMES_IN_MESSAGE) -> str:
@@ -240,6 +269,112 @@ def brokers_without_online_log_dir(snapshot: ClusterSnapshot) -> set[int]:
     return has_dirs - has_online
 
 
+def log_dir_space(snapshot: ClusterSnapshot) -> dict[int, list[tuple[float, float]]]:
+    """Broker -> [(total_bytes, used_bytes)] of each online log dir, in path order.
+
+    Only brokers whose every online dir reports its size: for the others capacity is unknown and
+    is not checked (documented on the requests). Offline dirs hold nothing new and are left out.
+    """
+    ld = snapshot.log_dirs
+    if ld is None or ld.empty:
+        return {}
+    # Numbers may arrive as text (the snapshot accepts the health rules' convention): read as numbers.
+    ids = pd.to_numeric(ld["broker_id"], errors="coerce").tolist()
+    total = pd.to_numeric(ld["total_bytes"], errors="coerce").tolist()
+    usable = pd.to_numeric(ld["usable_bytes"], errors="coerce").tolist()
+    paths = ld["path"].tolist() if "path" in ld.columns else [""] * len(ld)
+    out: dict[int, list[tuple[str, float, float]]] = {}
+    unknown: set[int] = set()
+    for b, err, path, t, u in zip(ids, ld["error"].tolist(), paths, total, usable, strict=True):
+        if not (err is None or _isnan(err)):
+            continue
+        b = int(b)
+        if math.isnan(t) or math.isnan(u) or t <= 0:
+            unknown.add(b)
+            continue
+        out.setdefault(b, []).append((str(path), float(t), float(t) - float(u)))
+    return {b: [(t, used) for _p, t, used in sorted(d)] for b, d in sorted(out.items()) if b not in unknown}
+
+
+def worst_fit(dirs: Sequence[tuple[float, float]], size: float, max_disk_usage: float) -> int | None:
+    """The log dir a new replica of ``size`` bytes is counted on: the online dir with the most room
+    under ``max_disk_usage`` (first such dir on a tie); None when even that one cannot take it.
+
+    ``dirs`` are (total, used) pairs. A replica lives in exactly one dir, so room is per dir, never
+    summed over a broker's dirs (issue 14, defect 3).
+    """
+    best, best_room = None, -math.inf
+    for i, (total, used) in enumerate(dirs):
+        room = max_disk_usage * total - used
+        if room > best_room:
+            best, best_room = i, room
+    if best is None or dirs[best][1] + size > max_disk_usage * dirs[best][0]:
+        return None
+    return best
+
+
+def first_misfit(
+    dirs: Sequence[tuple[float, float]], sizes: Sequence[float], max_disk_usage: float
+) -> tuple[int, list[tuple[float, float]]] | None:
+    """Pack ``sizes`` (already sorted largest first) onto ``dirs`` by ``worst_fit``; return the index
+    of the first size that fits nowhere and the dirs as they were then, or None when all fit.
+
+    Why worst-fit, largest first: it is the packing the planner builds (it places partitions largest
+    first, each on the emptiest dir) and the one ``validate_plan`` re-checks, so the two agree.
+    Kafka itself picks a new replica's dir by partition count, not by free space; the reassignment
+    does not pin dirs, so this is the best packing, not a promise of Kafka's choice.
+    """
+    k, state = _pack(dirs, sizes, max_disk_usage)
+    return None if k is None else (k, state)
+
+
+def packed(
+    dirs: Sequence[tuple[float, float]], sizes: Sequence[float], max_disk_usage: float
+) -> list[tuple[float, float]] | None:
+    """The dirs after ``first_misfit``'s packing of ``sizes`` (largest first), None if one does not fit."""
+    k, state = _pack(dirs, sizes, max_disk_usage)
+    return state if k is None else None
+
+
+def _pack(
+    dirs: Sequence[tuple[float, float]], sizes: Sequence[float], max_disk_usage: float
+) -> tuple[int | None, list[tuple[float, float]]]:
+    state = list(dirs)
+    if len(state) == 1:  # the usual single data dir: a running sum decides, no search
+        total, used = state[0]
+        for k, size in enumerate(sizes):
+            if used + size > max_disk_usage * total:
+                return k, [(total, used)]
+            used += size
+        return None, [(total, used)]
+    for k, size in enumerate(sizes):
+        i = worst_fit(state, size, max_disk_usage)
+        if i is None:
+            return k, state
+        state[i] = (state[i][0], state[i][1] + size)
+    return None, state
+
+
+def partition_size_map(snapshot: ClusterSnapshot, keys: Sequence[PartitionKey]) -> dict[PartitionKey, float]:
+    """(topic, partition) -> size in bytes, NaN when no replica reports a size.
+
+    The size of a partition is its largest known replica: followers copy the leader, so the
+    biggest replica is what a new replica will have to fetch (a lagging or freshly added
+    replica under-reports).
+    """
+    if not keys:
+        return {}
+    r = snapshot.replicas
+    if r.empty or "size_bytes" not in r.columns:
+        return dict.fromkeys(keys, math.nan)
+    if 4 * len(keys) < len(r):  # a drain touches a few partitions of many: group only their topics' rows
+        r = r[r["topic"].isin({t for t, _p in keys})]
+    by_partition = r.groupby(["topic", "partition"], sort=False)["size_bytes"].max()
+    wanted = pd.MultiIndex.from_tuples(list(keys), names=["topic", "partition"])
+    values = by_partition.reindex(wanted).to_numpy(dtype=float)
+    return dict(zip(keys, values.tolist(), strict=True))
+
+
 def in_flight_reassignments(snapshot: ClusterSnapshot) -> set[PartitionKey]:
     r = snapshot.reassignments
     if r is None or r.empty:
@@ -252,7 +387,9 @@ def in_flight_reassignments(snapshot: ClusterSnapshot) -> set[PartitionKey]:
 # ----------------------------------------------------------------------------------------------
 
 
-def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[str]:
+def validate_plan(
+    snapshot: ClusterSnapshot, moves: Iterable[MoveLike], *, max_disk_usage: float | None = None
+) -> list[str]:
     """Every reason this reassignment is unsafe to submit now; [] means safe.
 
     Checks per move: the partition exists and appears once in the plan; the plan is not stale
@@ -263,7 +400,15 @@ def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[
     persist, not grow); at least one current in-sync replica stays in the list (otherwise the new
     replicas have nobody in sync to copy from and the partition could go offline) -- judged on
     ``effective_isr``, so a crashed broker still listed in a stale ISR does not count.
+    In a rack-aware cluster no target may lack a rack (``rackless_brokers``). Per target broker,
+    the replicas it would receive must fit its online log dirs, each dir at most
+    ``max_disk_usage`` full (default: the policy's ``move_max_disk_usage``; pass the request's own
+    ceiling to check a plan made with another), packed as ``first_misfit`` packs them; brokers
+    whose dir sizes are unknown are not checked.
     """
+    ceiling = DEFAULT_MOVE_MAX_DISK_USAGE if max_disk_usage is None else max_disk_usage
+    if not 0 < ceiling <= 1:
+        raise ConfigError(f"max_disk_usage must be in (0, 1], got {ceiling!r}")
     table = PartitionTable.from_snapshot(snapshot)
     rack_of = racks_of(snapshot)
     alive = snapshot.alive_broker_ids if not snapshot.brokers.empty else set()
@@ -271,8 +416,10 @@ def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[
     no_log_dir = brokers_without_online_log_dir(snapshot)
     in_flight = in_flight_reassignments(snapshot)
     down = down_broker_ids(snapshot)
+    no_rack = rackless_brokers({**rack_of, **dict.fromkeys(known - set(rack_of))})
     seen: set[PartitionKey] = set()
     out: list[str] = []
+    incoming: dict[int, list[tuple[PartitionKey, str]]] = {}
     move_list = list(moves)
     rows = table.rows([(str(m.topic), int(m.partition)) for m in move_list])
     for m, row in zip(move_list, rows, strict=True):
@@ -308,19 +455,67 @@ def validate_plan(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> list[
                 out.append(f"{name}: target broker {b} is not alive")
             elif b in no_log_dir:
                 out.append(f"{name}: target broker {b} has every log dir offline")
+            elif b in no_rack:
+                out.append(
+                    f"{name}: target broker {b} has no rack in a rack-aware cluster; its AZ is unknown, so "
+                    "AZ spread cannot be kept"
+                )
+            else:
+                incoming.setdefault(b, []).append((key, name))
         before, after = rack_spread(current, rack_of), rack_spread(new, rack_of)
         if after < before:
             out.append(f"{name}: rack spread reduced from {before} to {after} racks ({list(current)} -> {list(new)})")
         else:
             for rack, was, now in rack_concentration_increase(current, new, rack_of):
                 out.append(f"{name}: rack {rack!r} would hold {now} replicas (had {was}); a rack may not gain a second")
-        isr = effective_isr(table.isr(row), down)
+        listed = table.isr(row)
+        isr = effective_isr(listed, down)
         if not set(isr) & set(new):
-            out.append(
-                f"{name}: no current in-sync replica remains (ISR {list(isr)}, new replicas {list(new)}); "
-                "the last in-sync copy would be removed"
-            )
+            if listed and not isr:
+                out.append(
+                    f"{name}: no live in-sync replica: every ISR member ({list(listed)}) is down, so no copy "
+                    "can be trusted to feed the new replicas or to survive the move"
+                )
+            else:
+                out.append(
+                    f"{name}: no current in-sync replica remains (ISR {list(isr)}, new replicas {list(new)}); "
+                    "the last in-sync copy would be removed"
+                )
+    out.extend(_capacity_violations(snapshot, incoming, ceiling))
     return out
+
+
+def _capacity_violations(
+    snapshot: ClusterSnapshot, incoming: Mapping[int, list[tuple[PartitionKey, str]]], ceiling: float
+) -> list[str]:
+    """Targets whose incoming replicas do not fit their log dirs (see ``first_misfit``)."""
+    space = log_dir_space(snapshot)
+    checked = {b: got for b, got in incoming.items() if b in space}
+    if not checked:
+        return []
+    sizes = partition_size_map(snapshot, sorted({key for got in checked.values() for key, _n in got}))
+    out: list[str] = []
+    for b, got in sorted(checked.items()):
+        ordered = sorted(got, key=lambda kn: (-_known(sizes[kn[0]]), kn[0]))
+        misfit = first_misfit(space[b], [_known(sizes[key]) for key, _n in ordered], ceiling)
+        if misfit is None:
+            continue
+        k, dirs = misfit
+        room = max(ceiling * t - used for t, used in dirs)
+        out.append(
+            f"{ordered[k][1]}: target broker {b} cannot hold it: with the {k} larger replica(s) it also "
+            f"receives, no online log dir keeps {_gb(_known(sizes[ordered[k][0]]))} under "
+            f"max_disk_usage={ceiling:g} (most room left in one dir: {_gb(max(room, 0.0))})"
+        )
+    return out
+
+
+def _known(size: float) -> float:
+    return 0.0 if math.isnan(size) else size
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.2f} GB"
 
 
 def assert_plan_safe(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> None:
@@ -343,15 +538,16 @@ def assert_plan_safe(snapshot: ClusterSnapshot, moves: Iterable[MoveLike]) -> No
 class RemovalImpact:
     """What losing ``brokers`` right now would do, judged on the current ISR.
 
-    ``offline``: partitions whose every in-sync replica is on the removed brokers (they go
-    offline; with unclean election disabled they stay offline until a removed broker returns, and
-    a wiped broker never returns). ``under_min_isr``: partitions that keep some in-sync replica
-    but fewer than ``min.insync.replicas`` (acks=all producers start failing). Both list only
-    partitions whose ISR actually loses a member. ``leaderships``: partitions currently led by a
-    removed broker (they need a leader election). Judged on ``effective_isr``: other brokers the
-    snapshot knows are down do not count as in sync even where stale metadata still lists them
-    (``stale_isr_brokers`` names them). ``min_isr_unknown``: partitions whose ISR loses a member
-    but whose min ISR was not read (unknown is not "the default": it refuses).
+    ``offline``: partitions where a removed broker holds a listed in-sync copy and no live
+    in-sync copy stays elsewhere -- a down broker never holds the surviving copy (they go or stay
+    offline; with unclean election disabled until a removed broker returns, and a wiped broker
+    never returns). ``under_min_isr``: partitions whose live ISR loses a member and keeps some,
+    but fewer than ``min.insync.replicas`` (acks=all producers start failing).
+    ``leaderships``: partitions currently led by a removed broker (they need a leader election).
+    Judged on ``effective_isr`` (THE definition of in sync: listed and not down); brokers the
+    snapshot knows are down do not count even where stale metadata still lists them
+    (``stale_isr_brokers`` names them). ``min_isr_unknown``: partitions whose live ISR
+    loses a member but whose min ISR was not read (unknown is not "the default": it refuses).
     """
 
     brokers: tuple[int, ...]
@@ -399,24 +595,25 @@ def removal_impact(
     for i, raw_isr in enumerate(table.raw_isr):
         if leaders[i] in removed:
             leaderships += 1
-        if raw_isr is None or _isnan(raw_isr) or removed.isdisjoint(raw_isr):
-            continue
+        if removed.isdisjoint(raw_isr):
+            continue  # the removed brokers hold no listed in-sync copy of this partition
         listed = table.isr(i)
-        isr = effective_isr(listed, down) if down else listed
+        isr = effective_isr(listed, down)
         stale.update(b for b in listed if b in down and b not in removed)
-        if removed.isdisjoint(isr):
-            continue  # e.g. a crashed broker only stale metadata still lists: wiping it loses no in-sync copy
-        remaining = [b for b in isr if b not in removed]
-        lost += len(isr) - len(remaining)
+        surviving = [b for b in isr if b not in removed]
+        lost_now = len(isr) - len(surviving)
+        lost += lost_now
         key = table.key(i)
-        if not remaining:
+        if not surviving:
+            # Removed brokers hold a listed in-sync copy and no live one is left elsewhere (a down
+            # broker never holds the surviving copy): wiping them may destroy the last copy.
             offline.append(key)
-            continue
-        min_isr = table.known_min_isr(i)
-        if min_isr is None:
-            unknown_min.append(key)
-        elif len(remaining) < min_isr:
-            under.append(key)
+        elif lost_now:
+            min_isr = table.known_min_isr(i)
+            if min_isr is None:
+                unknown_min.append(key)
+            elif len(surviving) < min_isr:
+                under.append(key)
     return RemovalImpact(
         brokers=tuple(sorted(removed)),
         offline=sorted(offline),

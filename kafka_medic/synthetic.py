@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kafka_medic.snapshot import BROKER_METRIC_COLUMNS, ClusterSnapshot, explode_replicas
+from kafka_medic.snapshot import BROKER_METRIC_COLUMNS, ClusterSnapshot
 
 
 def synthetic_snapshot(
@@ -29,22 +29,32 @@ def synthetic_snapshot(
     racks = np.array([f"az-{chr(ord('a') + i % n_racks)}" for i in range(n_brokers)])
     by_rack = [broker_ids[racks == f"az-{chr(ord('a') + r)}"] for r in range(n_racks)]
 
-    replicas: list[tuple[int, ...]] = []
-    for p in range(n_partitions):
-        first_rack = p % n_racks
-        reps = []
-        for k in range(rf):
-            members = by_rack[(first_rack + k) % n_racks]
-            reps.append(int(members[(p // n_racks + k * 7) % len(members)]))
-        replicas.append(tuple(reps))
+    # Replica k of partition p: rack (p + k) mod n_racks, member (p // n_racks + 7k) of that rack.
+    # Vectorised (numpy, one column per replica position): the per-partition Python loop took
+    # ~2.8 s of the ~8.8 s a 2,000-broker / 1,000,000-partition snapshot took to build.
+    members = np.zeros((n_racks, max(len(m) for m in by_rack)), dtype=np.int64)
+    sizes = np.array([len(m) for m in by_rack], dtype=np.int64)
+    for r, m in enumerate(by_rack):
+        members[r, : len(m)] = m
+    p = np.arange(n_partitions, dtype=np.int64)
+    columns = []
+    for k in range(rf):
+        rack = (p % n_racks + k) % n_racks
+        columns.append(members[rack, (p // n_racks + k * 7) % sizes[rack]])
+    grid = np.stack(columns, axis=1) if columns else np.zeros((n_partitions, 0), dtype=np.int64)
+    # One object array of tuples shared by "replicas" and "isr" (a full ISR): built once.
+    replicas = np.empty(n_partitions, dtype=object)
+    replicas[:] = list(zip(*(c.tolist() for c in columns), strict=True))
 
-    topics = [f"topic-{p // partitions_per_topic:05d}" for p in range(n_partitions)]
-    parts = [p % partitions_per_topic for p in range(n_partitions)]
+    n_topics = -(-n_partitions // partitions_per_topic)
+    names = np.array([f"topic-{t:05d}" for t in range(n_topics)], dtype=object)
+    topics = names[p // partitions_per_topic]
+    parts = p % partitions_per_topic
     partitions = pd.DataFrame(
         {
             "topic": topics,
             "partition": parts,
-            "leader": [r[0] for r in replicas],
+            "leader": grid[:, 0],
             "replicas": replicas,
             "isr": replicas,
             "min_isr": 2,
@@ -87,10 +97,23 @@ def synthetic_snapshot(
     brokers["ec2_status"] = None
     brokers["ec2_events"] = ""
 
-    replicas_df = explode_replicas(partitions)
-    replicas_df["size_bytes"] = rng.lognormal(mean=20, sigma=1.0, size=len(replicas_df)).round()
-    # Followers hold the same data as their leader: one size per partition.
-    replicas_df["size_bytes"] = replicas_df.groupby(["topic", "partition"])["size_bytes"].transform("first")
+    # One size per partition (followers hold the leader's data), drawn as before: one lognormal per
+    # replica row in partition-major order, the partition taking its first replica's draw.
+    draws = rng.lognormal(mean=20, sigma=1.0, size=n_partitions * rf).round()
+    size_per_partition = draws[::rf] if rf else draws
+    flat_ids = grid.reshape(-1)
+    replicas_df = pd.DataFrame(
+        {
+            "topic": np.repeat(topics, rf),
+            "partition": np.repeat(parts, rf),
+            "broker_id": flat_ids,
+            "position": np.tile(np.arange(rf, dtype=np.int64), n_partitions),
+            "in_isr": True,
+            "is_leader": np.tile(np.arange(rf) == 0, n_partitions),
+            "size_bytes": np.repeat(size_per_partition, rf),
+        }
+    )
+    bytes_on = np.bincount(flat_ids, weights=replicas_df["size_bytes"].to_numpy(), minlength=n_brokers + 1)[1:]
 
     log_dirs = pd.DataFrame(
         {
@@ -98,8 +121,7 @@ def synthetic_snapshot(
             "path": "/var/lib/kafka",
             "error": None,
             "total_bytes": 4e12,
-            "usable_bytes": 4e12
-            - replicas_df.groupby("broker_id")["size_bytes"].sum().reindex(broker_ids, fill_value=0).to_numpy(),
+            "usable_bytes": 4e12 - bytes_on,
         }
     )
     return ClusterSnapshot(

@@ -7,6 +7,12 @@ engine, the placement planner (a drain of the dead brokers: what "reassign away"
 the safety guard (which partitions would go offline or below min ISR). It writes no Variable, takes
 no lock and sends nothing to the cluster; the answer is the return value and two artifacts.
 
+Cost: the drain plan is priced (bytes, cross-AZ bytes, dollars at the policy's price per GB, ETA at
+its throttle), and for each dead broker (the first ``MAX_COMPARED``) replacing it in its own AZ is
+compared with draining it, on the same simulated failure, saying which is cheaper and which is
+faster (:func:`kafka_medic.planner.compare_replace_vs_drain`): the choice an operator makes
+between waiting for a machine and spreading its data over the others.
+
 The simulation (:func:`simulate_dead`) is pure and does what Kafka's controller would do when the
 brokers' sessions expire: they leave every ISR, and a partition they led gets the first surviving
 in-sync replica (in assignment order) as leader, or none (offline; unclean election is off).
@@ -20,15 +26,27 @@ from typing import Any
 
 import numpy as np
 
-from kafka_medic.decide import Decision, decide
+from kafka_medic.decide import Decision, decide, with_costs
 from kafka_medic.errors import ConfigError
 from kafka_medic.findings import Severity
-from kafka_medic.planner import DrainRequest, Plan, PlanningError, plan_moves
+from kafka_medic.planner import (
+    DrainRequest,
+    Plan,
+    PlanningError,
+    ReplaceOrDrain,
+    compare_replace_vs_drain,
+    estimate_plan,
+    plan_moves,
+)
+from kafka_medic.planner.models import human_duration
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.reports.what_if import WhatIfReport
 from kafka_medic.rules import RuleName, evaluate
 from kafka_medic.safety import known_broker_ids, removal_impact
 from kafka_medic.snapshot import BROKER_METRIC_COLUMNS, ClusterSnapshot, explode_replicas
+
+#: Dead brokers compared one by one (replace vs drain): each comparison plans a drain of its own.
+MAX_COMPARED = 5
 
 
 def _without(ids: Any, dead: set[int]) -> tuple[int, ...]:
@@ -104,12 +122,17 @@ def what_if_report(
     since = {**(down_since or {}), **dict.fromkeys(broker_ids, past_grace)}
     ev = evaluate(sim, policy, down_since=since)
     decisions: list[Decision] = decide(ev.findings, policy.mode, has_replacer=has_replacer, maintenance=maintenance)
+    decisions = with_costs(decisions, sim, policy)  # each replacement or drain with its cost
     plan: Plan | None = None
     plan_error: str | None = None
     try:
         plan = plan_moves(sim, DrainRequest(brokers=broker_ids), allow_partial=True)
     except (ConfigError, PlanningError) as exc:
         plan_error = str(exc)
+    estimate = (
+        estimate_plan(plan, policy, what=f"drain of broker(s) {sorted(broker_ids)}") if plan is not None else None
+    )
+    comparisons, compare_errors = replace_vs_drain(sim, broker_ids, policy)
     mass = any(f.rule == RuleName.MASS_FAILURE for f in ev.findings)
     report = WhatIfReport(
         cluster=snapshot.cluster,
@@ -127,6 +150,9 @@ def what_if_report(
         plan_error=plan_error,
         cost=plan.cost.to_dict() if plan is not None else None,
         cross_az_bytes=plan.cost.cross_az_bytes if plan is not None else None,
+        estimate=estimate.record() if estimate is not None else None,
+        replace_vs_drain=[c.to_record() for c in comparisons],
+        replace_vs_drain_notes=compare_errors,
         mode=str(policy.mode),
         maintenance=maintenance,
     )
@@ -156,4 +182,33 @@ def verdict_line(r: WhatIfReport, plan: Plan | None) -> str:
             parts.append(f"automation would not act ({r.decisions[0]['reason']})")
     if plan is not None:
         parts.append(f"drain plan: {plan.summary()}")
+    if r.estimate:
+        e = r.estimate
+        parts.append(f"drain cost ${e['dollars']:,.2f}, ~{human_duration(e['eta_s'])}")
+    if len(r.replace_vs_drain) == 1:
+        parts.append(r.replace_vs_drain[0]["verdict"])
+    elif r.replace_vs_drain:
+        parts.append(f"replace vs drain compared for {len(r.replace_vs_drain)} brokers (see the table)")
     return "; ".join(parts)
+
+
+def replace_vs_drain(
+    sim: ClusterSnapshot, broker_ids: list[int], policy: HealthPolicy
+) -> tuple[list[ReplaceOrDrain], list[str]]:
+    """Replace-in-its-AZ vs drain for each dead broker of the simulated failure (at most
+    ``MAX_COMPARED``), with one note per broker that could not be compared (or was left out).
+
+    Each is judged on ``sim``, where all of ``broker_ids`` are dead: a replacement re-fetches from the
+    survivors only, and a drain places onto the survivors only -- the same failure for both.
+    """
+    out: list[ReplaceOrDrain] = []
+    notes: list[str] = []
+    ids = sorted({int(b) for b in broker_ids})
+    for b in ids[:MAX_COMPARED]:
+        try:
+            out.append(compare_replace_vs_drain(sim, b, policy))
+        except (ConfigError, PlanningError) as exc:
+            notes.append(f"broker {b}: not compared ({exc})")
+    if len(ids) > MAX_COMPARED:
+        notes.append(f"{len(ids) - MAX_COMPARED} more broker(s) not compared (at most {MAX_COMPARED})")
+    return out, notes

@@ -30,7 +30,8 @@ from kafka_medic.executor import (
 )
 from kafka_medic.executor.throttles import needed_for
 from kafka_medic.executor.transient import call_with_retries
-from kafka_medic.planner import Move, Plan
+from kafka_medic.planner import DrainRequest, Move, Plan, estimate_plan, plan_moves
+from kafka_medic.policy import HealthPolicy
 from kafka_medic.reports.reassign import ReassignReport, cost_markdown, fill_plan_figures, plan_rows
 from kafka_medic.snapshot import ClusterSnapshot
 
@@ -98,11 +99,11 @@ async def preexisting_throttles(ops: ClusterOps, plan: Plan, snapshot: ClusterSn
 
 async def publish_plan(
     report: ReassignReport, ops: ClusterOps, snapshot: ClusterSnapshot, plan: Plan, *, rate: int,
-    caps: tuple[int, int], request: dict[str, Any],
+    caps: tuple[int, int], request: dict[str, Any], policy: HealthPolicy | None = None,
 ) -> None:  # fmt: skip
     """The plan on the report (figures, throttles someone else set) and in the UI (plan table, cost)."""
     cluster = snapshot.cluster
-    fill_plan_figures(report, snapshot, plan, rate, caps)
+    fill_plan_figures(report, snapshot, plan, rate, caps, policy)
     report.preexisting_throttles = await preexisting_throttles(ops, plan, snapshot) if plan.moves else []
     await acreate_table_artifact(
         key=f"reassign-plan-{cluster}", table=plan_rows(plan, snapshot) or [{"partition": "(nothing to move)"}],
@@ -110,8 +111,29 @@ async def publish_plan(
     )  # fmt: skip
     markdown = cost_markdown(
         cluster, request, report.dry_run, caps, plan, rate, report.estimated_copy_s, report.waves,
-        report.preexisting_throttles, report.journal,
+        report.preexisting_throttles, report.journal, report.cost_estimate,
     )  # fmt: skip
     await acreate_markdown_artifact(
         key=f"reassign-cost-{cluster}", markdown=markdown, description=f"Cost of the reassignment on {cluster}"
     )
+
+
+@task(name="estimate-drain", cache_policy=NO_CACHE)
+async def estimate_drain(
+    ops: ClusterOps, broker_id: int, exclude: list[int], policy: HealthPolicy
+) -> dict[str, Any] | None:
+    """The cost of draining ``broker_id`` (``CostEstimate.record()``), planned as the reassign flow
+    plans it, for the drain's "started" audit record: that record is written before the reassign
+    subflow plans, and an operator reading the trail should see what the drain set out to copy.
+    Never raises: an estimate that cannot be made is None (the drain goes ahead, the log says why)."""
+
+    def run() -> dict[str, Any]:
+        snapshot = ops.snapshot()
+        plan = plan_moves(snapshot, DrainRequest(brokers=[broker_id], exclude=exclude), allow_partial=True)
+        return estimate_plan(plan, policy, what=f"drain of broker {broker_id}").record()
+
+    try:
+        return await asyncio.to_thread(run)
+    except Exception as exc:
+        get_run_logger().warning("could not estimate the cost of draining broker %s: %s", broker_id, exc)
+        return None

@@ -23,11 +23,13 @@ from prefect import get_run_logger
 from blocks.kafka_cluster import KafkaCluster
 from blocks.load import aload_replacer
 from kafka_medic.audit import AuditStatus
-from kafka_medic.errors import StoodDown
+from kafka_medic.errors import ConfigError, StoodDown
 from kafka_medic.findings import Finding
 from kafka_medic.heal import REPLACE_ACTION, RESTART_ACTION, restart_action, still_broken
+from kafka_medic.planner import replacement_cost
 from kafka_medic.replacers import Replacer, ReplacerError
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceFailed, ReplaceStatus
+from kafka_medic.snapshot import ClusterSnapshot
 from tasks.audit import RunAudit
 from tasks.collect import look_now
 from tasks.leadership import give_back
@@ -54,6 +56,7 @@ class HealRun:
     reason: str = ""
     handles: list[LockHandle] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)  # what the run learned on the way (on its result)
+    snapshot: ClusterSnapshot | None = None  # the last look the run judged on (for the replacement's cost)
     timings: dict[str, float] = field(default_factory=dict)
     t_start: float = field(default_factory=time.monotonic)
 
@@ -96,12 +99,28 @@ async def started_or_stand_down(run: HealRun, summary: str, **details: Any) -> N
         )
 
 
+def replacement_cost_record(run: HealRun) -> dict[str, Any] | None:
+    """What the replacement copies (``CostEstimate.record()``) on the run's last look; None without
+    one. Why on the record: a replacement re-fetches every replica the broker held, for hours, across
+    AZs; the trail should say so. An estimate that cannot be made says why instead of failing the run."""
+    if run.snapshot is None:
+        return None
+    try:
+        return replacement_cost(run.snapshot, run.broker_id, run.block.policy).record()
+    except ConfigError as exc:
+        return {"error": str(exc)[:500]}
+
+
 async def replace_rung(run: HealRun, host: str) -> ReplaceBrokerResult:
     b, audit = run.broker_id, run.audit
     run.held()
-    # The "started" record is a gate, written before the replacer touches anything.
+    # The "started" record is a gate, written before the replacer touches anything, and it carries
+    # what the replacement will copy (a pass over the partitions: milliseconds here, ~1 s at 1M).
+    cost = await asyncio.to_thread(replacement_cost_record, run)
+    if cost is not None:
+        run.notes["cost"] = cost
     await started_or_stand_down(run, f"replacing broker {b} ({run.replacer.kind} replacer)", reason=run.reason,
-                                host=host)  # fmt: skip
+                                host=host, cost=cost)  # fmt: skip
     t0 = time.monotonic()
     try:
         outcome = await asyncio.to_thread(run.replacer.replace, b, host)

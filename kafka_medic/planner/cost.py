@@ -9,29 +9,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-import pandas as pd
-
 from kafka_medic.planner.models import Move, PlanCost
-from kafka_medic.safety import PartitionKey, PartitionTable, racks_of
+from kafka_medic.safety import PartitionKey, PartitionTable, partition_size_map, racks_of
 from kafka_medic.snapshot import ClusterSnapshot
 
 
 def partition_sizes(snapshot: ClusterSnapshot, keys: Sequence[PartitionKey]) -> dict[PartitionKey, float]:
     """(topic, partition) -> size in bytes, NaN when no replica reports a size.
 
-    The size of a partition is its largest known replica: followers copy the leader, so the
-    biggest replica is what a new replica will have to fetch (a lagging or freshly added
-    replica under-reports).
+    The size of a partition is its largest known replica (see ``safety.partition_size_map``, the
+    one implementation the planner, the cost and the validator's capacity check share).
     """
-    if not keys:
-        return {}
-    r = snapshot.replicas
-    if r.empty or "size_bytes" not in r.columns:
-        return dict.fromkeys(keys, math.nan)
-    by_partition = r.groupby(["topic", "partition"], sort=False)["size_bytes"].max()
-    wanted = pd.MultiIndex.from_tuples(list(keys), names=["topic", "partition"])
-    values = by_partition.reindex(wanted).to_numpy(dtype=float)
-    return dict(zip(keys, values.tolist(), strict=True))
+    return partition_size_map(snapshot, keys)
 
 
 def compute_cost(
@@ -59,6 +48,7 @@ def compute_cost(
     per_in: dict[int, int] = {}
     per_bytes: dict[int, float] = {}
     per_out: dict[int, int] = {}
+    per_source: dict[int, float] = {}
     for m in moves:
         added = m.added
         removed = m.removed
@@ -73,13 +63,19 @@ def compute_cost(
         size_b = size if known else 0.0
         row = rows.get(key)
         source_racks: set[str] = set()
+        source: int | None = None
         if row is not None:
             leader = table.leader(row)
             if leader >= 0 and leader in alive:
+                source = leader
                 lr = rack_of.get(leader)
                 source_racks = {lr} if lr is not None else set()
             else:
-                source_racks = {r for b in table.isr(row) if b in alive and (r := rack_of.get(b)) is not None}
+                live = [b for b in table.isr(row) if b in alive]
+                source = next((b for b in table.replicas(row) if b in live), None)  # the next leader
+                source_racks = {r for b in live if (r := rack_of.get(b)) is not None}
+        if source is not None:
+            per_source[source] = per_source.get(source, 0.0) + size_b * len(added)
         for b in added:
             replicas_moved += 1
             if not known:
@@ -102,6 +98,7 @@ def compute_cost(
         per_broker_out=dict(sorted(per_out.items())),
         unknown_size_replicas=unknown,
         preferred_leader_changes=leader_changes,
+        per_source_bytes_out=dict(sorted(per_source.items())),
     )
 
 

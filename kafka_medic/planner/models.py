@@ -8,6 +8,7 @@ thousand, pickles for Prefect results and converts to JSON with ``to_dict``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -15,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kafka_medic.errors import SafetyError
+from kafka_medic.policy import DEFAULT_MOVE_MAX_DISK_USAGE
 
 
 def _sorted_unique(ids: list[int]) -> list[int]:
@@ -42,17 +44,23 @@ class DrainRequest(BaseModel):
         description="A receiving broker may hold at most this many replicas afterwards (None: no cap).",
     )
     max_disk_usage: float = Field(
-        0.85,
+        DEFAULT_MOVE_MAX_DISK_USAGE,
         gt=0,
         le=1,
-        description="A receiving broker's disk use (used + incoming bytes) / total must stay at or below "
-        "this share. Only checked where log-dir and partition sizes are known.",
+        description="Each log dir of a receiving broker must stay at or below this share of its size "
+        "(used + incoming bytes; a replica lives in one dir, so free space is never summed over dirs). "
+        "Only checked where log-dir and partition sizes are known.",
     )
 
     @field_validator("brokers", "exclude")
     @classmethod
     def _normalise(cls, ids: list[int]) -> list[int]:
         return _sorted_unique(ids)
+
+    @property
+    def disk_ceiling(self) -> float:
+        """The per-log-dir ceiling in force (``validate_plan(..., max_disk_usage=...)`` takes it)."""
+        return self.max_disk_usage
 
 
 class ReplaceRequest(BaseModel):
@@ -64,12 +72,17 @@ class ReplaceRequest(BaseModel):
     old_broker: int = Field(..., description="Broker id whose replicas move (may be dead).")
     new_broker: int = Field(..., description="Alive broker id that takes over every replica of the old broker.")
     max_disk_usage: float | None = Field(
-        None,
+        DEFAULT_MOVE_MAX_DISK_USAGE,
         gt=0,
         le=1,
-        description="Optional disk-use ceiling for the new broker, as for a drain. None: not checked (a "
-        "replacement normally runs on the same hardware as the broker it replaces).",
+        description="Each log dir of the new broker must stay at or below this share of its size, as for a "
+        "drain. None: the default ceiling (a replacement is never planned without a disk check).",
     )
+
+    @property
+    def disk_ceiling(self) -> float:
+        """The ceiling in force (None, as older stored requests carry it, means the default)."""
+        return DEFAULT_MOVE_MAX_DISK_USAGE if self.max_disk_usage is None else self.max_disk_usage
 
 
 PlanRequest = Annotated[DrainRequest | ReplaceRequest, Field(discriminator="kind")]
@@ -148,6 +161,9 @@ class PlanCost:
     per_broker_out: dict[int, int] = field(default_factory=dict)
     unknown_size_replicas: int = 0
     preferred_leader_changes: int = 0
+    # Bytes each source broker sends (the partition's alive leader, else the first live in-sync
+    # replica: whoever will lead); partitions with no live source are not counted.
+    per_source_bytes_out: dict[int, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -160,6 +176,7 @@ class PlanCost:
             "per_broker_out": {str(k): v for k, v in self.per_broker_out.items()},
             "unknown_size_replicas": self.unknown_size_replicas,
             "preferred_leader_changes": self.preferred_leader_changes,
+            "per_source_bytes_out": {str(k): v for k, v in self.per_source_bytes_out.items()},
         }
 
     @classmethod
@@ -174,7 +191,99 @@ class PlanCost:
             per_broker_out={int(k): int(v) for k, v in d.get("per_broker_out", {}).items()},
             unknown_size_replicas=int(d.get("unknown_size_replicas", 0)),
             preferred_leader_changes=int(d.get("preferred_leader_changes", 0)),
+            per_source_bytes_out={int(k): float(v) for k, v in d.get("per_source_bytes_out", {}).items()},
         )
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """What a plan or a broker replacement costs in bytes, dollars and time (see
+    ``kafka_medic.planner.estimate``). Plain data for decisions, approval forms, audit and artifacts.
+
+    ``eta_s``: copying time at the replication throttle, set by the busiest broker -- the one that
+    receives, or sends, the most bytes (Kafka throttles each broker's follower and leader traffic
+    at the rate). A floor: the copy runs at the throttle at best; instance start-up and catch-up
+    on new writes are not included. ``dollars``: ``cross_az_bytes`` at ``price_per_gb`` (GB =
+    10^9 bytes, a few % above a per-GiB price: the safe side of an estimate). ``not_copied``:
+    partitions left out (a drain's unplaceable ones; a replacement's partitions with no live
+    in-sync replica to copy from). Replicas of unknown size count 0 bytes and are tallied in
+    ``unknown_size_replicas`` so a 0 is never mistaken for "free".
+    """
+
+    what: str
+    replicas: int
+    bytes_moved: float
+    cross_az_bytes: float
+    dollars: float
+    eta_s: float
+    bottleneck: str
+    price_per_gb: float
+    throttle_bytes_per_sec: float
+    receivers: int = 0
+    unknown_size_replicas: int = 0
+    not_copied: int = 0
+
+    def summary(self) -> str:
+        text = (
+            f"{self.what}: {human_bytes(self.bytes_moved)} to copy ({human_bytes(self.cross_az_bytes)} cross-AZ, "
+            f"${self.dollars:,.2f} at ${self.price_per_gb:g}/GB), ~{human_duration(self.eta_s)} at "
+            f"{human_bytes(self.throttle_bytes_per_sec)}/s per broker ({self.bottleneck})"
+        )
+        if self.unknown_size_replicas:
+            text += f"; {self.unknown_size_replicas} replicas of unknown size counted as 0"
+        if self.not_copied:
+            text += f"; {self.not_copied} partitions cannot be copied"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    def record(self) -> dict[str, Any]:
+        """The compact form carried by decisions, approval forms and audit records: the four figures
+        an operator weighs (bytes, cross-AZ bytes, dollars, ETA), what they assume (price, throttle),
+        what they leave out, and the one-line summary. Rounded: a record is read, not recomputed."""
+        return {
+            "what": self.what,
+            "bytes": round(self.bytes_moved),
+            "cross_az_bytes": round(self.cross_az_bytes),
+            "dollars": round(self.dollars, 2),
+            "eta_s": round(self.eta_s, 1),
+            "replicas": self.replicas,
+            "receivers": self.receivers,
+            "price_per_gb": self.price_per_gb,
+            "throttle_bytes_per_sec": self.throttle_bytes_per_sec,
+            "bottleneck": self.bottleneck,
+            "unknown_size_replicas": self.unknown_size_replicas,
+            "not_copied": self.not_copied,
+            "summary": self.summary(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CostEstimate:
+        return cls(**{name: d[name] for name in cls.__dataclass_fields__ if name in d})
+
+
+def human_bytes(n: float) -> str:
+    """1.29 TB, 735.0 GB, 12.3 MB, 512 B (powers of 10, as disk and transfer prices are quoted)."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}" if unit == "TB" else f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def human_duration(seconds: float) -> str:
+    """2 d 3 h, 7 h 8 min, 4 min 10 s, 35 s."""
+    s = math.ceil(seconds)
+    days, rest = divmod(s, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
 
 
 @dataclass(frozen=True)

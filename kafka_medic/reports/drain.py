@@ -16,6 +16,9 @@ class DrainReport(BaseModel):
     moves: int = Field(description="partitions moved (or to move, in a dry run)")
     summary: str
     plan: dict[str, Any] | None = Field(None, description="planner output (moves, cost, unplaceable)")
+    cost: dict[str, Any] | None = Field(
+        None, description="drain: bytes, cross-AZ bytes, dollars and ETA of its plan (``CostEstimate.record()``)"
+    )
     rollback_stored_in: str | None = Field(None, description="Prefect Variable(s) holding the undo")
     remaining_on_broker: int | None = Field(None, description="replicas still on the broker afterwards")
     reassign: dict[str, Any] | None = Field(None, description="the reassign flow's report (drain)")
@@ -29,6 +32,8 @@ def drain_markdown(r: DrainReport) -> str:
         f"# {r.action.capitalize()} of broker {r.broker_id} on `{r.cluster}`" + (" (dry run)" if r.dry_run else "")
     ]
     lines += ["", f"**{r.summary}**"]
+    if r.cost:
+        lines += ["", f"Cost: {r.cost['summary']}"]
     if r.rollback_stored_in:
         lines += ["", f"Undo stored in {r.rollback_stored_in}: run `undrain-broker` to put the replicas back."]
     moves = (r.plan or {}).get("moves") or []

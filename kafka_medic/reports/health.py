@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from kafka_medic.decide import Decision
+from kafka_medic.decide import Decision, cost_line
 from kafka_medic.findings import Severity
 from kafka_medic.judgment import Judgment, Ladder
 from kafka_medic.policy import HealthPolicy
@@ -50,9 +50,10 @@ def findings_markdown(cluster: str, ev: Evaluation, decisions: list[Decision], m
             brokers = ",".join(map(str, f.brokers))
             lines.append(f"| {f.severity.value} | {f.rule} | {brokers} | {f.summary} | {since} |")
     if decisions:
-        lines += ["", "## Decisions", "", "| remedy | broker | execute | reason |", "|---|---|---|---|"]
+        lines += ["", "## Decisions", "", "| remedy | broker | execute | reason | cost |", "|---|---|---|---|---|"]
         for d in decisions:
-            lines.append(f"| {d.remedy.value} | {d.broker_id or ''} | {d.execute} | {d.reason} |")
+            cost = cost_line(d.cost) or (f"unknown: {d.cost_error}" if d.cost_error else "")
+            lines.append(f"| {d.remedy.value} | {d.broker_id or ''} | {d.execute} | {d.reason} | {cost} |")
     return "\n".join(lines)
 
 

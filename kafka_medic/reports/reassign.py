@@ -11,7 +11,9 @@ from kafka_medic.errors import ActionFailed
 from kafka_medic.executor import ExecutionResult
 from kafka_medic.executor.batching import estimate_seconds, waves
 from kafka_medic.executor.isr import capped
-from kafka_medic.planner import Plan, partition_sizes
+from kafka_medic.planner import Plan, estimate_plan, partition_sizes
+from kafka_medic.planner.models import human_duration
+from kafka_medic.policy import HealthPolicy
 from kafka_medic.snapshot import ClusterSnapshot
 
 #: Rows of the plan table artifact (the full plan is in the flow's result).
@@ -31,6 +33,9 @@ class ReassignReport(BaseModel):
     plan: dict[str, Any] | None = Field(None, description="planner output (moves, cost, unplaceable)")
     throttle_bytes_per_sec: int
     estimated_copy_s: float | None = Field(None, description="busiest receiver's bytes / throttle (lower bound)")
+    cost_estimate: dict[str, Any] | None = Field(
+        None, description="bytes, cross-AZ bytes, dollars and ETA of the plan (``CostEstimate.record()``)"
+    )
     waves: int | None = Field(None, description="waves of moves under the caps if each wave finished together")
     preexisting_throttles: list[str] = Field(default_factory=list, description="throttles someone else set")
     journal: dict[str, Any] | None = Field(None, description="dry run: unfinished work of an earlier run")
@@ -81,8 +86,10 @@ def plan_rows(plan: Plan, snapshot: ClusterSnapshot) -> list[dict[str, Any]]:
 def cost_markdown(
     cluster: str, request: dict[str, Any], dry_run: bool, caps: tuple[int, int], plan: Plan, rate: int,
     est_s: float | None, n_waves: int, preexisting: list[str], journal: dict[str, Any] | None,
+    estimate: dict[str, Any] | None = None,
 ) -> str:  # fmt: skip
-    """The plan's cost table; ``request`` is the planner request, ``caps`` (per broker, per cluster)."""
+    """The plan's cost table; ``request`` is the planner request, ``caps`` (per broker, per cluster),
+    ``estimate`` its ``CostEstimate.record()`` (dollars and ETA rows)."""
     c = plan.cost
     lines = [
         f"# Reassignment plan for `{cluster}` ({'dry run' if dry_run else 'to execute'})",
@@ -101,6 +108,15 @@ def cost_markdown(
         f"| preferred-leader changes | {c.preferred_leader_changes} |",
         f"| throttle | {rate / 1e6:.2f} MB/s per broker |",
         f"| copy time at the throttle (lower bound) | {'unknown' if est_s is None else f'{est_s:.0f} s'} |",
+        *(
+            [
+                f"| cross-AZ cost | ${estimate['dollars']:,.2f} at ${estimate['price_per_gb']:g}/GB |",
+                f"| ETA at the throttle (busiest broker, received or sent) | ~{human_duration(estimate['eta_s'])} "
+                f"({estimate['bottleneck']}) |",
+            ]
+            if estimate
+            else []
+        ),
         f"| waves (caps {caps[0]}/broker, {caps[1]}/cluster) | {n_waves} |",
     ]
     if c.per_broker_bytes_in:
@@ -150,10 +166,17 @@ def first_notes(result: ExecutionResult) -> str:
 
 
 def fill_plan_figures(
-    report: ReassignReport, snapshot: ClusterSnapshot, plan: Plan, rate: int, caps: tuple[int, int]
+    report: ReassignReport,
+    snapshot: ClusterSnapshot,
+    plan: Plan,
+    rate: int,
+    caps: tuple[int, int],
+    policy: HealthPolicy | None = None,
 ) -> None:
     """The plan's figures on the report: its moves, the copy time at the throttle (the busiest receiver's
-    bytes / throttle, a lower bound) and the waves of moves under the caps (per broker, per cluster)."""
+    bytes / throttle, a lower bound), the waves of moves under the caps (per broker, per cluster), and
+    its cost in bytes, dollars (at the policy's price per GB) and ETA at this run's throttle."""
+    report.cost_estimate = estimate_plan(plan, policy, throttle_bytes_per_sec=rate).record()
     sizes = partition_sizes(snapshot, [(m.topic, m.partition) for m in plan.moves])
     leaders = {(m.topic, m.partition): -1 for m in plan.moves}
     p = snapshot.partitions

@@ -40,6 +40,19 @@ class ReplaceBrokerResult(BaseModel):
     audit: list[dict[str, Any]] = Field(default_factory=list)
 
 
-def outcome_markdown(cluster: str, broker_id: int, status: str, message: str, timings: dict[str, float]) -> str:
-    """Every outcome (not only success) on the run's page: a refusal names its partitions there."""
-    return f"# Broker {broker_id} of `{cluster}`: {status}\n\n{message}\n\nTimings: `{timings}`"
+def outcome_markdown(
+    cluster: str,
+    broker_id: int,
+    status: str,
+    message: str,
+    timings: dict[str, float],
+    cost: dict[str, Any] | None = None,
+) -> str:
+    """Every outcome (not only success) on the run's page: a refusal names its partitions there; a
+    replacement (or its dry run) says what it copies (``cost``: ``CostEstimate.record()``)."""
+    text = f"# Broker {broker_id} of `{cluster}`: {status}\n\n{message}\n\nTimings: `{timings}`"
+    if cost and "summary" in cost:
+        text += f"\n\nCost: {cost['summary']}"
+    elif cost and "error" in cost:
+        text += f"\n\nCost: unknown ({cost['error']})"
+    return text

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from kafka_medic.planner.models import human_bytes, human_duration
+
 #: Moves listed in the table artifact (the return value has them all).
 MAX_TABLE_ROWS = 1000
 
@@ -28,6 +30,14 @@ class WhatIfReport(BaseModel):
     plan_error: str | None = None
     cost: dict[str, Any] | None = None
     cross_az_bytes: float | None = None
+    estimate: dict[str, Any] | None = Field(
+        None, description="the drain plan's bytes, cross-AZ bytes, dollars and ETA (``CostEstimate.record()``)"
+    )
+    replace_vs_drain: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="per dead broker: replacing it in its AZ vs draining it, which is cheaper and which faster",
+    )
+    replace_vs_drain_notes: list[str] = Field(default_factory=list, description="brokers not compared, and why")
     mode: str
     maintenance: bool
 
@@ -47,10 +57,13 @@ def report_markdown(r: WhatIfReport) -> str:
             f"- to move: {c['partitions']} partitions, {c['replicas_moved']} replicas, "
             f"{c['bytes_moved'] / 1e9:.3f} GB ({c['cross_az_bytes'] / 1e9:.3f} GB cross-AZ)"
         ]
+    if r.estimate:
+        lines += [f"- drain cost: {r.estimate['summary']}"]
     if r.plan_error:
         lines += [f"- no drain plan: {r.plan_error}"]
     if r.plan and r.plan["unplaceable"]:
         lines += [f"- cannot be placed: {len(r.plan['unplaceable'])} partition(s)"]
+    lines += replace_vs_drain_markdown(r)
     if r.decisions:
         lines += ["", "## Decisions", "", "| remedy | broker | execute | reason |", "|---|---|---|---|"]
         lines += [f"| {d['remedy']} | {d['broker_id'] or ''} | {d['execute']} | {d['reason']} |" for d in r.decisions]
@@ -58,6 +71,35 @@ def report_markdown(r: WhatIfReport) -> str:
         lines += ["", "## Findings", "", "| severity | rule | summary |", "|---|---|---|"]
         lines += [f"| {f['severity']} | {f['rule']} | {f['summary']} |" for f in r.findings]
     return "\n".join(lines)
+
+
+def replace_vs_drain_markdown(r: WhatIfReport) -> list[str]:
+    """The replace-in-the-same-AZ vs drain table: both repairs of the same failure side by side."""
+    if not r.replace_vs_drain and not r.replace_vs_drain_notes:
+        return []
+    lines = ["", "## Replace in the same AZ, or drain?", ""]
+    if r.replace_vs_drain:
+        lines += [
+            "| broker | repair | bytes | cross-AZ | dollars | ETA | bottleneck |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for c in r.replace_vs_drain:
+            for side in ("replace", "drain"):
+                e = c[side]
+                mark = " (cheaper)" if c["cheaper"] == side else ""
+                fast = " (faster)" if c["faster"] == side else ""
+                lines.append(
+                    f"| {c['broker']} | {side} | {human_bytes(e['bytes'])} | {human_bytes(e['cross_az_bytes'])} | "
+                    f"${e['dollars']:,.2f}{mark} | ~{human_duration(e['eta_s'])}{fast} | {e['bottleneck']} |"
+                )
+        lines += [""] + [f"- {c['verdict']}" for c in r.replace_vs_drain]
+    lines += [f"- {n}" for n in r.replace_vs_drain_notes]
+    lines += [
+        "",
+        "ETAs count copying at the throttle only: a replacement also waits for its machine, and a drain "
+        "leaves the cluster one broker short until one is back.",
+    ]
+    return lines
 
 
 def move_rows(plan: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -411,17 +411,22 @@ async def test_approve_mode_pauses_and_only_an_approval_proceeds(healthy_sandbox
     sb.kill(5)
     sb.wait_unregistered(5, timeout_s=20)
 
+    found: list[dict[str, Any]] = []
+
     async def actionable() -> bool:  # the health check (observe only) sees broker 5 dead past its grace
         r = await health_check(block.name, act=False)
         await health_check(quick.name, act=False)
-        return any(d["remedy"] == "replace_broker" and d["broker_id"] == 5 and d["needs_approval"] for d in r.decisions)
+        found[:] = [d for d in r.decisions if d["remedy"] == "replace_broker" and d["broker_id"] == 5]
+        return any(d["needs_approval"] for d in found)
 
     await poll(actionable, 40, "an approve-mode decision for broker 5")
+    cost = found[0]["cost"]  # the decision carries what the replacement would copy
+    assert cost and {"bytes", "cross_az_bytes", "dollars", "eta_s"} <= set(cost), found[0]
 
     def decision(dry_run: bool) -> RemediationParams:
         return RemediationParams(
             remedy=Remedy.REPLACE_BROKER, broker_id=5, rule="broker_down", reason="broker 5 down",
-            needs_approval=True, dry_run=dry_run,
+            needs_approval=True, dry_run=dry_run, cost=cost,
         )  # fmt: skip
 
     # approved -> proceeds (as a dry run here, to keep the test short: the replacement itself is
@@ -449,6 +454,8 @@ async def test_approve_mode_pauses_and_only_an_approval_proceeds(healthy_sandbox
     assert statuses(records) == ["approval_requested", "approved", "planned", "approval_requested", "rejected"]
     approved = records[1]
     assert approved["details"]["approver"] == "alice" and records[2]["actor"].startswith("alice")
+    assert records[0]["details"]["cost"]["eta_s"] == cost["eta_s"], "the approval request shows the cost"
+    assert {"bytes", "dollars", "eta_s"} <= set(records[2]["details"]["cost"]), "so does the replacement's plan"
     assert records[4]["details"]["comment"] == "not now"
     assert statuses(audit_of(quick)) == ["approval_requested", "skipped"]
     assert await cluster_state(block.name).last_success("replace_broker") is None

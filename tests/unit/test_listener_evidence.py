@@ -124,10 +124,12 @@ def test_two_refused_brokers_count_toward_mass_failure() -> None:
 # ---------------------------------------------------------------------------------- safety guards
 
 
-def test_effective_isr_drops_down_members_unless_none_is_left() -> None:
+def test_effective_isr_drops_every_down_member() -> None:
     assert effective_isr((1, 2, 3), {2}) == (1, 3)
-    assert effective_isr((2,), {2}) == (2,), "the last member stays: it may hold the only copy"
-    assert effective_isr((2, 3), {2, 3}) == (2, 3)
+    # Issue 14, defect 2: a down broker never holds the surviving copy, even as the last member
+    # (removal_impact still counts removing it as losing a copy: see the test below).
+    assert effective_isr((2,), {2}) == ()
+    assert effective_isr((2, 3), {2, 3}) == ()
     assert effective_isr((1, 2), set()) == (1, 2)
 
 
@@ -162,7 +164,7 @@ def test_replacing_the_refused_broker_itself_is_judged_as_after_its_fencing() ->
     # and with every in-sync replica down, the others do not count as a safe remainder either
     rows = [broker(1, "a"), broker(2, "b"), _refused(3, "c"), _refused(4, "a")]
     snap = snapshot(rows, [part("t", 0, [3, 4, 1], isr=[3, 4])])
-    assert removal_impact(snap, [3]).under_min_isr == [("t", 0)]
+    assert removal_impact(snap, [3]).offline == [("t", 0)], "4 is down: no live in-sync copy would be left"
 
 
 def test_two_crashed_brokers_replacing_the_first_is_not_blocked_by_the_second() -> None:

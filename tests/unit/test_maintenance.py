@@ -12,8 +12,10 @@ from kafka_medic.maintenance.election import election_candidates, election_scope
 from kafka_medic.maintenance.restart import restart_blockers, restart_targets
 from kafka_medic.maintenance.rollback import rollback_entries, undrain_moves
 from kafka_medic.policy import HealthPolicy, Mode
+from kafka_medic.reports.what_if import report_markdown
 from kafka_medic.rules import evaluate
 from kafka_medic.what_if import simulate_dead, what_if_report
+from tests.unit.planner_helpers import cluster
 from tests.unit.rules_helpers import T0, broker, brokers, part, snapshot
 
 
@@ -147,3 +149,42 @@ def test_what_if_mass_failure_stands_down() -> None:
     with pytest.raises(ConfigError, match=r"unknown broker id\(s\) \[42\]"):
         what_if_report(snap, [42], HealthPolicy(), has_replacer=False, maintenance=False)
     assert (snap.taken_at - timedelta(seconds=1)) < snap.taken_at  # the snapshot's clock, not ours
+
+
+def test_what_if_prices_the_drain_and_compares_replace_with_drain() -> None:
+    # Broker 1 (rack a) holds two partitions, 60 GB; broker 4 is the only other rack-a broker. Both
+    # repairs copy the same 60 GB into rack a from leaders in b and c (all cross-AZ: $3.00 at
+    # $0.05/GB); the replacement receives it all on one new broker, the drain on broker 4: the same
+    # receiver load, so "same" on both counts. Followers spread over two senders make that the bound.
+    racks = {1: "a", 2: "b", 3: "c", 4: "a", 5: "b", 6: "c"}
+    parts = [("t", 0, (2, 1, 3)), ("t", 1, (3, 2, 1)), ("t", 2, (5, 6, 4))]
+    snap = cluster(racks, parts, sizes={("t", 0): 40e9, ("t", 1): 20e9, ("t", 2): 5e9})
+    policy = HealthPolicy(mode=Mode.APPROVE, throttle_bytes_per_sec=10_000_000, inter_az_price_per_gb=0.05)
+    r = what_if_report(snap, [1], policy, has_replacer=True, maintenance=False)
+    assert r.estimate is not None and r.estimate["bytes"] == 60e9 and r.estimate["dollars"] == 3.0
+    assert r.estimate["eta_s"] == 6000.0  # broker 4 receives 60 GB at 10 MB/s
+    (c,) = r.replace_vs_drain
+    assert c["broker"] == 1 and c["replace"]["bytes"] == c["drain"]["bytes"] == 60e9
+    assert (c["cheaper"], c["faster"]) == ("same", "same")
+    assert c["verdict"] in r.verdict and "drain cost $3.00, ~1 h 40 min" in r.verdict
+    (replace,) = [d for d in r.decisions if d["remedy"] == "replace_broker"]
+    assert replace["cost"]["dollars"] == 3.0 and replace["needs_approval"], "the decision carries its cost"
+    md = report_markdown(r)
+    assert "## Replace in the same AZ, or drain?" in md and "| 1 | replace | 60.0 GB | 60.0 GB | $3.00 |" in md
+    assert "drain cost: drain of broker(s) [1]: 60.0 GB to copy" in md
+
+
+def test_what_if_says_which_repair_is_faster_when_they_differ() -> None:
+    # Three rack-a survivors share the drain; a replacement funnels all of it into one new broker.
+    racks = {1: "a", 2: "b", 3: "c", 4: "a", 5: "b", 6: "c", 7: "a", 8: "a"}
+    parts = [("t", p, (2 + p % 2 * 3, 1, 3 + p % 2 * 3)) for p in range(6)]
+    snap = cluster(racks, parts, sizes={("t", p): 10e9 for p in range(6)})
+    policy = HealthPolicy(throttle_bytes_per_sec=10_000_000)
+    r = what_if_report(snap, [1], policy, has_replacer=True, maintenance=False)
+    (c,) = r.replace_vs_drain
+    assert c["faster"] == "drain" and c["cheaper"] == "same" and c["replace"]["eta_s"] == 6000.0
+    assert c["drain"]["eta_s"] < c["replace"]["eta_s"] and "drain is faster" in r.verdict
+    assert c["replace"]["price_per_gb"] == 0.02, "the default price"
+    many = what_if_report(snap, [1, 4, 7, 8, 2, 3], policy, has_replacer=True, maintenance=False)
+    assert len(many.replace_vs_drain) + sum("not compared" in n for n in many.replace_vs_drain_notes) <= 6
+    assert any("more broker(s) not compared" in n for n in many.replace_vs_drain_notes)

@@ -364,16 +364,19 @@ class TestReplace:
         with pytest.raises(ConfigError, match="every log dir offline"):
             plan_moves(s, ReplaceRequest(old_broker=1, new_broker=4))
 
-    def test_optional_disk_limit(self) -> None:
+    def test_disk_limit_is_on_by_default(self) -> None:
+        # Issue 14, defect 3: a replacement used to skip the disk check unless asked (this test said so).
         s = make_snapshot(
             {**six_brokers(), 7: "a"},
             [("t", 0, (1, 2, 3))],
             sizes={("t", 0): 500.0},
             disks={7: (1000.0, 600.0)},
         )
-        assert plan_moves(s, ReplaceRequest(old_broker=1, new_broker=7)).ok
+        with pytest.raises(PlanningError, match=r"max_disk_usage=0\.85"):
+            plan_moves(s, ReplaceRequest(old_broker=1, new_broker=7))  # 900/1000 > 0.85
         with pytest.raises(PlanningError):
-            plan_moves(s, ReplaceRequest(old_broker=1, new_broker=7, max_disk_usage=0.85))  # 900/1000
+            plan_moves(s, ReplaceRequest(old_broker=1, new_broker=7, max_disk_usage=None))  # None: the default
+        assert plan_moves(s, ReplaceRequest(old_broker=1, new_broker=7, max_disk_usage=0.9)).ok
 
 
 # ------------------------------------------------------------------------------------------------
@@ -387,6 +390,31 @@ def receiver_spread(snapshot: ClusterSnapshot, plan: Plan, drained: set[int], ex
     for b in sorted(snapshot.alive_broker_ids - drained - set(exclude)):
         by_rack[rack[b]].append(plan.cost.per_broker_in.get(b, 0))
     return max(max(v) - min(v) for v in by_rack.values())
+
+
+def assert_bytes_within_bound(snapshot: ClusterSnapshot, plan: Plan, drained: set[int]) -> None:
+    """Per rack (rack-safe layout, no cap or disk ceiling binding): heaviest <= B_R / n_R + s_max."""
+    rack = racks_of(snapshot)
+    sizes = plan_sizes(snapshot, plan)
+    by_rack: dict[str | None, list[float]] = defaultdict(list)
+    for b in sorted(snapshot.alive_broker_ids - drained):
+        by_rack[rack[b]].append(plan.cost.per_broker_bytes_in.get(b, 0.0))
+    for r, loads in by_rack.items():
+        placed = [sizes[(m.topic, m.partition)] for m in plan.moves for b in m.added if rack[b] == r]
+        if placed:
+            assert max(loads) <= sum(loads) / len(loads) + max(placed), (r, max(loads), sum(loads) / len(loads))
+
+
+def plan_sizes(snapshot: ClusterSnapshot, plan: Plan) -> dict[tuple[str, int], float]:
+    r = snapshot.replicas
+    biggest = r.groupby(["topic", "partition"])["size_bytes"].max().fillna(0.0)
+    return {(m.topic, m.partition): float(biggest[(m.topic, m.partition)]) for m in plan.moves}
+
+
+def without_sizes(snapshot: ClusterSnapshot) -> ClusterSnapshot:
+    replicas = snapshot.replicas.copy()
+    replicas["size_bytes"] = float("nan")
+    return ClusterSnapshot(snapshot.cluster, snapshot.brokers, snapshot.partitions, replicas=replicas)
 
 
 class TestBalance:
@@ -431,7 +459,10 @@ class TestBalance:
             assert plan.cost.replicas_moved == len(on_drained)
             assert plan.cost.per_broker_out == on_drained["broker_id"].value_counts().sort_index().to_dict()
             assert validate_plan(s, plan.moves) == []
-            assert receiver_spread(s, plan, drained) <= 1
+            # Issue 14: bytes first (the count spread with skewed sizes is no longer +-1, by design) ...
+            assert_bytes_within_bound(s, plan, drained)
+            # ... and with sizes unknown, replica counts are spread +-1 as before.
+            assert receiver_spread(s, plan_moves(without_sizes(s), DrainRequest(brokers=sorted(drained))), drained) <= 1
             rack = racks_of(s)
             for m in plan.moves:
                 assert all(rack[n] == rack[o] for o, n in zip(m.old_replicas, m.new_replicas, strict=True))
@@ -448,7 +479,8 @@ def test_full_size_synthetic_drain_is_fast_and_clean() -> None:
     assert best < 1.0
     assert plan.cost.replicas_moved == int((s.replicas["broker_id"] == 1).sum())
     assert validate_plan(s, plan.moves) == []
-    assert receiver_spread(s, plan, {1}) <= 1
+    assert_bytes_within_bound(s, plan, {1})
+    assert receiver_spread(s, plan_moves(without_sizes(s), DrainRequest(brokers=[1])), {1}) <= 1
 
 
 # ------------------------------------------------------------------------------------------------

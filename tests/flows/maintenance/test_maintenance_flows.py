@@ -201,6 +201,10 @@ async def test_what_if_reports_unsafe_and_touches_nothing(healthy_sandbox: Sandb
         assert f"{shared}-0" in report.under_min_isr and f"{pair}-0" in report.offline
         assert f"{shared}-1" not in report.under_min_isr + report.offline
         assert not report.mass_failure and report.plan is not None and report.cost is not None
+        assert report.estimate is not None and {"bytes", "cross_az_bytes", "dollars", "eta_s"} <= set(report.estimate)
+        assert [c["broker"] for c in report.replace_vs_drain] == [1, 2], "each dead broker: replace in its AZ vs drain"
+        for c in report.replace_vs_drain:
+            assert c["cheaper"] in ("replace", "drain", "same") and c["verdict"].startswith(f"Broker {c['broker']}:")
         unplaceable = {f"{u['topic']}-{u['partition']}" for u in report.plan["unplaceable"]}
         assert f"{pair}-0" in unplaceable, "an offline partition cannot be moved"
         acting = [d for d in report.decisions if d["execute"] and d["remedy"] in ("replace_broker", "reassign_away")]
@@ -238,6 +242,7 @@ async def test_drain_moves_everything_off_and_undrain_puts_it_back(
 
     dry = await drain_broker(name, DrainParams(broker_id=6))
     assert dry.dry_run and dry.plan is not None and dry.moves >= len(on_six) - 1  # (the audit topic may be new)
+    assert dry.cost is not None and {"bytes", "cross_az_bytes", "dollars", "eta_s"} <= set(dry.cost)
     assert now_of(set(before)) == before, "a dry run moves nothing"
     before = replica_map(describe_partitions(admin))  # now with the audit topic the dry run may have created
     on_six = {k for k, reps in before.items() if 6 in reps}
@@ -247,6 +252,11 @@ async def test_drain_moves_everything_off_and_undrain_puts_it_back(
     assert not [k for k, reps in drained.items() if 6 in reps], "broker 6 holds no replica"
     assert report.remaining_on_broker == 0 and report.moves == len(on_six)
     assert report.rollback_stored_in and "drain_rollback" in report.rollback_stored_in
+    audit = read_audit({"bootstrap.servers": sb.layout.bootstrap_servers}, "__kafka_medic_audit")
+    started = [
+        r for r in audit if r.get("cluster") == name and r["action"] == "drain_broker" and r["status"] == "started"
+    ]
+    assert {"bytes", "cross_az_bytes", "dollars", "eta_s"} <= set(started[-1]["details"]["cost"]), started
 
     preview = await undrain_broker(name, UndrainParams(broker_id=6))
     assert preview.moves == len(on_six) and preview.skipped == []
