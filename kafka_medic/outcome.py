@@ -16,7 +16,8 @@ planned       planned, dry_run (a dry run: every check ran, nothing changed)  0
 busy          busy (another action holds the cluster's lock)                  4
 skipped       skipped, cooling_down, not_needed                               4
 refused       refused (a safety guard said no; the report says why)           3
-failed        failed, timed_out, partial, cancelled, stopped, isr_not_full    1
+failed        failed, timed_out, partial, cancelled, stopped, isr_not_full,   1
+              handed_back (a broker died: healing got the lock), interrupted
 ============  ==============================================================  =========
 
 Errors raised before anything runs: bad input or configuration (``ConfigError``, pydantic
@@ -55,7 +56,10 @@ _OUTCOME_OF: dict[str, Outcome] = {
     "busy": Outcome.BUSY,
     **dict.fromkeys(("skipped", "cooling_down", "not_needed"), Outcome.SKIPPED),
     "refused": Outcome.REFUSED,
-    **dict.fromkeys(("failed", "timed_out", "partial", "cancelled", "stopped", "isr_not_full"), Outcome.FAILED),
+    **dict.fromkeys(
+        ("failed", "timed_out", "partial", "cancelled", "stopped", "isr_not_full", "handed_back", "interrupted"),
+        Outcome.FAILED,
+    ),
 }
 
 EXIT_CODE: dict[Outcome, ExitCode] = {
