@@ -26,9 +26,12 @@ from prefect.context import FlowRunContext
 from kafka_medic.audit import AuditLog, AuditRecord, AuditStatus, default_actor, is_automation
 from kafka_medic.redaction import cluster_secrets
 from kafka_medic.settings.cluster import ClusterSettings
+from kafka_medic.waiting import finish_shielded
 from tasks.notify import anotice
 
 #: Statuses that always reach the notification channels; ``finished`` too when automation acted.
+#: Statuses that end an action that was "started".
+ENDS = frozenset({AuditStatus.FINISHED, AuditStatus.FAILED, AuditStatus.REFUSED, AuditStatus.SKIPPED})
 ALWAYS_NOTICE = frozenset({AuditStatus.REFUSED, AuditStatus.FAILED, AuditStatus.APPROVAL_REQUESTED})
 
 #: librdkafka would print every reconnect of the audit producer while a broker restarts; a failed
@@ -63,6 +66,8 @@ class RunAudit:
         self._secrets = cluster_secrets(cluster)
         self._warming: asyncio.Task[bool] | None = None
         self.records: list[dict[str, Any]] = []
+        #: "started" records written and not yet followed by an end (finished / failed / ...).
+        self.open_starts = 0
 
     def start_warming(self) -> None:
         """Prepare the audit producer in the background (~1 s: topic check, producer id) while the
@@ -88,6 +93,10 @@ class RunAudit:
             brokers=self.brokers if brokers is None else tuple(int(b) for b in brokers), details=details,
             actor=self.actor, run_id=self.run_id,
         )  # fmt: skip
+        if status is AuditStatus.STARTED:
+            self.open_starts += 1
+        elif status in ENDS and self.open_starts:
+            self.open_starts -= 1
         written = await asyncio.to_thread(self._log.write, record)
         self.records.append(
             {"id": record.id, "at": record.at, "action": record.action, "status": status.value,
@@ -98,6 +107,21 @@ class RunAudit:
             await anotice(self.cluster, record.action, status.value, record.summary, brokers=record.brokers,
                           secrets=self._secrets, statuses=frozenset({status.value}))  # fmt: skip
         return record
+
+    async def end_interrupted(self, exc: BaseException, what: str, **details: Any) -> None:
+        """Give every open "started" record its end (``failed``, saying it was interrupted), even while
+        the run is being cancelled (Ctrl-C, SIGTERM, a cancelled run): an audit trail with a start and
+        no end reads as "still running" forever. Bounded; never raises for the trail itself."""
+        summary = f"{what} interrupted ({type(exc).__name__}); see the run's report for what was cleaned up"
+        while self.open_starts:
+            before = self.open_starts
+            try:
+                await finish_shielded(self(AuditStatus.FAILED, summary, interrupted=True, **details), timeout_s=20)
+            except TimeoutError:
+                _logger().error("could not write the end of an interrupted %s to the audit trail", self.action)
+                return
+            if self.open_starts >= before:
+                return
 
     async def busy(self, exc: BaseException, **details: Any) -> str:
         """The outcome convention's "busy": another action holds the cluster's lock, nothing changed.
