@@ -27,8 +27,10 @@ import pandas as pd
 from kafka_medic.monitor import kip455
 from kafka_medic.monitor.cluster_reads import (
     BrokerInfo,
+    SafetyConfigs,
     describe_cluster,
     describe_safety_configs,
+    describe_throttle_rates,
     host_port,
     make_admin,
     read_metadata,
@@ -51,6 +53,7 @@ from kafka_medic.snapshot import (
     REASSIGNMENT_COLUMNS,
     ClusterSnapshot,
     CollectionIssue,
+    ThrottleReading,
     empty_frame,
     explode_replicas,
     is_alive,
@@ -150,6 +153,7 @@ def collect_snapshot(
 
     listed: list[BrokerInfo] = []
     partitions = empty_frame(PARTITION_COLUMNS)
+    throttles: ThrottleReading | None = None
     try:
         listed, partitions = read_metadata(admin, timeout_s)
     except Exception as exc:
@@ -178,6 +182,7 @@ def collect_snapshot(
             cache["defaults"] = (default_rf, default_min_isr)
             topic_min_isr_cache.clear()
             topic_min_isr_cache.update(cfg.topic_min_isr)
+            throttles = _throttles(admin, cfg, listed, listener, min(timeout_s, 3.0), issues)
         except Exception as exc:
             issues.append(CollectionIssue("admin", f"DescribeConfigs failed, using last known values: {exc}"))
         if not partitions.empty:
@@ -257,6 +262,7 @@ def collect_snapshot(
         reassignments=reassignments,
         controller=controller,
         issues=issues,
+        throttles=throttles,
         default_replication_factor=default_rf,
         default_min_isr=default_min_isr,
     )
@@ -293,6 +299,23 @@ def _probe(listed: list[BrokerInfo], timeout_s: float | None) -> dict[int, str]:
         return {}
     states = probe_listeners({b.broker_id: (b.host, b.port) for b in listed}, timeout_s)
     return {b: str(state) for b, state in states.items()}
+
+
+def _throttles(
+    admin: Any, cfg: SafetyConfigs, listed: list[BrokerInfo], listener: Mapping[int, str], timeout_s: float,
+    issues: list[CollectionIssue],
+) -> ThrottleReading | None:  # fmt: skip
+    """Replication throttles in the cluster: the topic lists came with the safety configs; the rates
+    are asked of every broker that accepted a connection (in parallel, bounded). None if unreadable."""
+    asked = frozenset(
+        b.broker_id for b in listed if listener.get(b.broker_id, ListenerState.OPEN) == ListenerState.OPEN
+    )
+    try:
+        rates = describe_throttle_rates(admin, asked, timeout_s)
+    except Exception as exc:
+        issues.append(CollectionIssue("admin", f"reading replication throttle rates failed: {exc}"))
+        return None
+    return ThrottleReading(rates, dict(cfg.topic_throttles), asked)
 
 
 def _config_broker(listed: list[BrokerInfo], listener: Mapping[int, str]) -> int | None:
