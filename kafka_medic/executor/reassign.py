@@ -581,7 +581,7 @@ async def _finish(run: _Run, status: Status) -> None:
             result.notes.append(f"cancelling the running moves failed ({type(exc).__name__}: {exc}); "
                                 "they stay in the journal for the next run")  # fmt: skip
         if status == "interrupted":
-            result.notes.append("interrupted: running moves cancelled, throttles removed")
+            result.notes.append("interrupted: cancelled the running moves (see `cancel`), then released throttles")
     if status == "timed_out" and run.opt.cancel_on_timeout and run.in_flight:
         try:
             result.cancel = await cancel_reassignments(
