@@ -122,25 +122,32 @@ THROTTLED_RATES = ("leader.replication.throttled.rate", "follower.replication.th
 
 
 def describe_throttle_rates(
-    admin: AdminClient, brokers: Iterable[int], timeout_s: float = 3.0
-) -> dict[tuple[int, str], int]:
-    """The throttle rates set on each broker itself (dynamic per-broker values only), all brokers
-    asked at once. One request per broker: a BROKER resource's dynamic values are that broker's."""
+    admin: AdminClient, brokers: Iterable[int], timeout_s: float = 1.0
+) -> tuple[dict[tuple[int, str], int], frozenset[int]]:
+    """The throttle rates set on each broker itself (dynamic per-broker values only), and which
+    brokers answered. One request per broker (a BROKER resource's dynamic values are that broker's),
+    all at once; a broker that does not answer in ``timeout_s`` (hung) is just not read: a leftover
+    throttle is worth reporting, not worth slowing every health check for."""
     from confluent_kafka.admin import ConfigSource
 
-    pending = [
-        admin.describe_configs([ConfigResource(ConfigResource.Type.BROKER, str(b))], request_timeout=timeout_s)
+    pending = {
+        b: admin.describe_configs([ConfigResource(ConfigResource.Type.BROKER, str(b))], request_timeout=timeout_s)
         for b in sorted(set(brokers))
-    ]
+    }
     rates: dict[tuple[int, str], int] = {}
-    for futures in pending:
-        for res, fut in futures.items():
-            entries = fut.result(timeout=timeout_s + 2)
+    answered: set[int] = set()
+    for b, futures in pending.items():
+        for fut in futures.values():
+            try:
+                entries = fut.result(timeout=timeout_s + 1)
+            except Exception:
+                continue
+            answered.add(b)
             for config in THROTTLED_RATES:
                 e = entries.get(config)
                 if e is not None and e.value and int(e.source) == ConfigSource.DYNAMIC_BROKER_CONFIG.value:
-                    rates[(int(res.name), config)] = int(e.value)
-    return rates
+                    rates[(b, config)] = int(e.value)
+    return rates, frozenset(answered)
 
 
 def describe_safety_configs(

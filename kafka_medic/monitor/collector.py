@@ -306,16 +306,15 @@ def _throttles(
     issues: list[CollectionIssue],
 ) -> ThrottleReading | None:  # fmt: skip
     """Replication throttles in the cluster: the topic lists came with the safety configs; the rates
-    are asked of every broker that accepted a connection (in parallel, bounded). None if unreadable."""
-    asked = frozenset(
-        b.broker_id for b in listed if listener.get(b.broker_id, ListenerState.OPEN) == ListenerState.OPEN
-    )
+    are asked of every broker that accepted a connection (in parallel, 1 s at most; one that does
+    not answer is left out of ``brokers_read``). None if unreadable."""
+    asked = [b.broker_id for b in listed if listener.get(b.broker_id, ListenerState.OPEN) == ListenerState.OPEN]
     try:
-        rates = describe_throttle_rates(admin, asked, timeout_s)
+        rates, answered = describe_throttle_rates(admin, asked, min(timeout_s, 1.0))
     except Exception as exc:
-        issues.append(CollectionIssue("admin", f"reading replication throttle rates failed: {exc}"))
+        issues.append(CollectionIssue("throttles", f"reading replication throttle rates failed: {exc}"))
         return None
-    return ThrottleReading(rates, dict(cfg.topic_throttles), asked)
+    return ThrottleReading(rates, dict(cfg.topic_throttles), answered)
 
 
 def _config_broker(listed: list[BrokerInfo], listener: Mapping[int, str]) -> int | None:
