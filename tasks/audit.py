@@ -16,6 +16,7 @@ on the record (``written: false``), and the action's own outcome is what the flo
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -38,6 +39,30 @@ ALWAYS_NOTICE = frozenset({AuditStatus.REFUSED, AuditStatus.FAILED, AuditStatus.
 #: write is reported by AuditLog itself.
 _quiet_clients = logging.getLogger("kafka_medic.audit.clients")
 _quiet_clients.setLevel(logging.CRITICAL)
+
+
+#: The RunAudits of the in-process run being driven (``tasks.dispatch.start_flow``) that wrote a
+#: "started": a mutable set shared with every flow and subflow of that run, so an interruption can
+#: end each of them from one place (:func:`end_open_audits`) without another run's being touched.
+_open_audits: contextvars.ContextVar[set[RunAudit] | None] = contextvars.ContextVar(
+    "kafka_medic_open_audits", default=None
+)
+
+
+def track_open_audits() -> contextvars.Token[set[RunAudit] | None]:
+    """Start collecting the audits with an open "started" of the run about to be driven here."""
+    return _open_audits.set(set())
+
+
+async def end_open_audits(exc: BaseException) -> None:
+    """The run was interrupted: every audit of it still "started" gets its end (``failed``)."""
+    for audit in list(_open_audits.get() or ()):
+        if audit.open_starts:
+            await audit.end_interrupted(exc, audit.action.replace("_", " "))
+
+
+def untrack_open_audits(token: contextvars.Token[set[RunAudit] | None]) -> None:
+    _open_audits.reset(token)
 
 
 def current_run_id() -> str | None:
@@ -95,6 +120,9 @@ class RunAudit:
         )  # fmt: skip
         if status is AuditStatus.STARTED:
             self.open_starts += 1
+            opened = _open_audits.get()
+            if opened is not None:
+                opened.add(self)
         elif status in ENDS and self.open_starts:
             self.open_starts -= 1
         written = await asyncio.to_thread(self._log.write, record)
