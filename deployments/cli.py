@@ -163,14 +163,14 @@ def run_flow(entry: Entry, kwargs: dict[str, Any], cluster: str, args: argparse.
     or the exit code of the deployment run."""
     from prefect.settings import get_current_settings
 
-    from deployments.sync import run_sync
+    from deployments.sync import run_interruptible, run_sync
     from tasks.dispatch import start_flow
 
     mode = "deployment" if args.deployed else "in-process"
     wait_s = args.timeout if args.deployed and args.wait else 0.0
-    started = run_sync(
-        start_flow(entry.flow, kwargs, cluster=cluster, mode=mode, once_per_cluster=False, wait_s=wait_s)
-    )
+    # In this process, Ctrl-C / SIGTERM cancel the run and let it clean up (moves, throttles, undo, audit).
+    runner = run_sync if args.deployed else run_interruptible
+    started = runner(start_flow(entry.flow, kwargs, cluster=cluster, mode=mode, once_per_cluster=False, wait_s=wait_s))
     if started.mode == "in-process":
         return started.result
     run = started.flow_run

@@ -29,6 +29,7 @@ from kafka_medic.audit import AuditStatus, brief
 from kafka_medic.errors import ClusterBusy, ConfigError, MedicError, SafetyError
 from kafka_medic.executor import ClusterOps, ExecutionOptions, JournalStore, inspect
 from kafka_medic.executor.isr import capped
+from kafka_medic.maintenance.rollback import merge_rollback, planned_rollback
 from kafka_medic.planner import DrainRequest, Plan, PlanningError, ReplaceRequest, plan_moves
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.reports.reassign import ReassignmentIncomplete, ReassignReport, first_notes, result_markdown
@@ -74,6 +75,11 @@ class ReassignParams(BaseModel):
     )
     cancel_on_timeout: bool = Field(
         False, description="On timeout, cancel the moves still running (default: leave them running and report)."
+    )
+    record_drain_undo: bool = Field(
+        False,
+        description="drain: save each moving partition's replicas as the drain's undo before the first move "
+        "(drain-broker sets it), so an interrupted drain can still be undone.",
     )
     lock_wait_s: float = Field(0.0, ge=0, le=3600, description="Wait this long for another action to finish.")
     actor: str = Field("manual", min_length=1, max_length=200, description="Who asked (audit trail).")
@@ -214,6 +220,8 @@ async def _run_locked(
         max_moves_per_cluster=params.max_moves_per_cluster, timeout_s=params.timeout_s,
         cancel_on_timeout=params.cancel_on_timeout,
     )  # fmt: skip
+    if params.record_drain_undo and params.kind == "drain":
+        await _save_planned_undo(cluster, params.brokers, plan, report.run_id)
     await audit(AuditStatus.STARTED, f"moving {len(plan.moves)} partition(s): {plan.summary()}", **details)
     try:
         result = await execute_task(ops, store, list(plan.moves), cluster, report.run_id or "", params.actor,
@@ -222,6 +230,11 @@ async def _run_locked(
         raise  # refused before anything moved: the flow completes as "refused"
     except Exception as exc:
         await audit(AuditStatus.FAILED, f"reassignment failed: {type(exc).__name__}: {exc}", **details)
+        report.audit = audit.records
+        raise
+    except BaseException as exc:  # Ctrl-C, SIGTERM through the CLI, a cancelled run: "started" gets its end
+        report.status, report.summary = "interrupted", f"reassignment interrupted ({type(exc).__name__})"
+        await audit.end_interrupted(exc, "reassignment", **details)
         report.audit = audit.records
         raise
     report.execution = result.to_dict()
@@ -242,6 +255,18 @@ async def _run_locked(
     report.verify = verify.model_dump()
     report.status, report.summary = "completed", f"reassignment {result.summary()}; {verify.message}"
     await _finish(report, audit, AuditStatus.FINISHED, details, outcome)
+
+
+async def _save_planned_undo(cluster: str, brokers: list[int], plan: Plan, run_id: str | None) -> None:
+    """The drain's undo, saved under the lock before the first move and merged with any earlier
+    record of the same broker (an interrupted drain run again). Failing to save it stops the drain
+    before anything moved: a drain without its way back is what this guards against."""
+    state = cluster_state(cluster)
+    for b in brokers:
+        planned = planned_rollback(plan.moves, b)
+        if planned:
+            earlier = await state.undo("drain", b) or []
+            await state.save_undo("drain", b, merge_rollback(earlier, planned), run_id)
 
 
 async def _finish(

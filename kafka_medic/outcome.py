@@ -17,7 +17,8 @@ busy          busy (another action holds the cluster's lock)                  4
 skipped       skipped, cooling_down, not_needed                               4
 refused       refused, stood_down (a safety guard said no, or acting could not    3
               help: no controller, sole copies, audit unwritable)
-failed        failed, timed_out, partial, cancelled, stopped, isr_not_full    1
+failed        failed, timed_out, partial, cancelled, stopped, isr_not_full,   1
+              handed_back (a broker died: healing got the lock), interrupted
 ============  ==============================================================  =========
 
 Errors raised before anything runs: bad input or configuration (``ConfigError``, pydantic
@@ -56,7 +57,10 @@ _OUTCOME_OF: dict[str, Outcome] = {
     "busy": Outcome.BUSY,
     **dict.fromkeys(("skipped", "cooling_down", "not_needed"), Outcome.SKIPPED),
     **dict.fromkeys(("refused", "stood_down"), Outcome.REFUSED),
-    **dict.fromkeys(("failed", "timed_out", "partial", "cancelled", "stopped", "isr_not_full"), Outcome.FAILED),
+    **dict.fromkeys(
+        ("failed", "timed_out", "partial", "cancelled", "stopped", "isr_not_full", "handed_back", "interrupted"),
+        Outcome.FAILED,
+    ),
 }
 
 EXIT_CODE: dict[Outcome, ExitCode] = {

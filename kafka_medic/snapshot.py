@@ -166,6 +166,37 @@ class SnapshotError(ConfigError):
     """
 
 
+@dataclass(frozen=True)
+class ThrottleReading:
+    """The replication throttles the cluster holds (dynamic configs), as the collector read them.
+
+    ``broker_rates``: (broker, ``leader|follower.replication.throttled.rate``) -> bytes/s, set on that
+    broker; ``topic_replicas``: (topic, ``leader|follower.replication.throttled.replicas``) -> the raw
+    value (``"0:1,1:2"`` or ``"*"``). Only the brokers that accepted connections were asked.
+    """
+
+    broker_rates: dict[tuple[int, str], int] = field(default_factory=dict)
+    topic_replicas: dict[tuple[str, str], str] = field(default_factory=dict)
+    brokers_read: frozenset[int] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.broker_rates or self.topic_replicas)
+
+
+@dataclass(frozen=True)
+class WorkOwnership:
+    """Who may own throttles and reassignments right now (read from Prefect around the collection).
+
+    ``lock_held``: a kafka-medic action holds the cluster's mutate lock (anything may be in use).
+    The journal (``journal_*``) is what an ended kafka-medic run left for the next one to adopt.
+    """
+
+    lock_held: bool
+    journal_run: str | None = None
+    journal_partitions: frozenset[tuple[str, int]] = frozenset()
+    journal_rate_brokers: frozenset[int] = frozenset()
+
+
 @dataclass
 class ClusterSnapshot:
     """One consistent-enough view of one cluster at ``taken_at``.
@@ -183,6 +214,10 @@ class ClusterSnapshot:
     reassignments: pd.DataFrame = field(default_factory=lambda: empty_frame(REASSIGNMENT_COLUMNS))
     controller: pd.DataFrame = field(default_factory=lambda: empty_frame(CONTROLLER_COLUMNS))
     issues: list[CollectionIssue] = field(default_factory=list)
+    #: Replication throttles found (None: not read, e.g. a synthetic snapshot or a failed read).
+    throttles: ThrottleReading | None = None
+    #: Who owns moves and throttles now (None: unknown; set by ``tasks.collect.look_now``).
+    ownership: WorkOwnership | None = None
     default_replication_factor: int = 3
     default_min_isr: int = 2
     quorum: QuorumView | None = None

@@ -121,3 +121,40 @@ async def apoll(
         await asyncio.sleep(min(delay, remaining))
         if max_interval_s is not None:
             delay = min(max_interval_s, delay * 2)
+
+
+async def finish_shielded(aw: Awaitable[T], *, timeout_s: float) -> T:
+    """Run cleanup to its end even while the caller is being cancelled, for at most ``timeout_s``.
+
+    Why: Ctrl-C in the CLI, a cancelled flow run or a task group tearing down cancels the awaiting
+    task, and a plain ``await`` in a ``finally`` is then cancelled at its first step (anyio's cancel
+    scopes even re-cancel every later await), so throttles and audit ends were left behind.
+    Cancellation requests that arrive meanwhile are held back and raised again once the cleanup is
+    over; the deadline keeps a stuck cleanup from hanging the stop (what it did not finish is then
+    the journal's, for the next run to adopt). Raises ``TimeoutError`` when the deadline cut it short.
+    """
+    _check_bounds(timeout_s, 1.0)
+    task = asyncio.ensure_future(aw)
+    deadline = time.monotonic() + timeout_s
+    cancelled = False
+    while not task.done():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            task.cancel()
+            break
+        try:
+            await asyncio.wait({task}, timeout=remaining)
+        except asyncio.CancelledError:
+            cancelled = True
+    if not task.done():
+        try:
+            await asyncio.wait({task}, timeout=5.0)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            task.exception()  # retrieved: the caller's cancellation is what propagates
+        raise asyncio.CancelledError()
+    if task.cancelled() or not task.done():
+        raise TimeoutError(f"cleanup did not finish within {timeout_s:g} s")
+    return task.result()

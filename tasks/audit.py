@@ -16,6 +16,7 @@ on the record (``written: false``), and the action's own outcome is what the flo
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -26,15 +27,42 @@ from prefect.context import FlowRunContext
 from kafka_medic.audit import AuditLog, AuditRecord, AuditStatus, default_actor, is_automation
 from kafka_medic.redaction import cluster_secrets
 from kafka_medic.settings.cluster import ClusterSettings
+from kafka_medic.waiting import finish_shielded
 from tasks.notify import anotice
 
 #: Statuses that always reach the notification channels; ``finished`` too when automation acted.
+#: Statuses that end an action that was "started".
+ENDS = frozenset({AuditStatus.FINISHED, AuditStatus.FAILED, AuditStatus.REFUSED, AuditStatus.SKIPPED})
 ALWAYS_NOTICE = frozenset({AuditStatus.REFUSED, AuditStatus.FAILED, AuditStatus.APPROVAL_REQUESTED})
 
 #: librdkafka would print every reconnect of the audit producer while a broker restarts; a failed
 #: write is reported by AuditLog itself.
 _quiet_clients = logging.getLogger("kafka_medic.audit.clients")
 _quiet_clients.setLevel(logging.CRITICAL)
+
+
+#: The RunAudits of the in-process run being driven (``tasks.dispatch.start_flow``) that wrote a
+#: "started": a mutable set shared with every flow and subflow of that run, so an interruption can
+#: end each of them from one place (:func:`end_open_audits`) without another run's being touched.
+_open_audits: contextvars.ContextVar[set[RunAudit] | None] = contextvars.ContextVar(
+    "kafka_medic_open_audits", default=None
+)
+
+
+def track_open_audits() -> contextvars.Token[set[RunAudit] | None]:
+    """Start collecting the audits with an open "started" of the run about to be driven here."""
+    return _open_audits.set(set())
+
+
+async def end_open_audits(exc: BaseException) -> None:
+    """The run was interrupted: every audit of it still "started" gets its end (``failed``)."""
+    for audit in list(_open_audits.get() or ()):
+        if audit.open_starts:
+            await audit.end_interrupted(exc, audit.action.replace("_", " "))
+
+
+def untrack_open_audits(token: contextvars.Token[set[RunAudit] | None]) -> None:
+    _open_audits.reset(token)
 
 
 def current_run_id() -> str | None:
@@ -63,6 +91,8 @@ class RunAudit:
         self._secrets = cluster_secrets(cluster)
         self._warming: asyncio.Task[bool] | None = None
         self.records: list[dict[str, Any]] = []
+        #: "started" records written and not yet followed by an end (finished / failed / ...).
+        self.open_starts = 0
 
     def start_warming(self) -> None:
         """Prepare the audit producer in the background (~1 s: topic check, producer id) while the
@@ -88,6 +118,13 @@ class RunAudit:
             brokers=self.brokers if brokers is None else tuple(int(b) for b in brokers), details=details,
             actor=self.actor, run_id=self.run_id,
         )  # fmt: skip
+        if status is AuditStatus.STARTED:
+            self.open_starts += 1
+            opened = _open_audits.get()
+            if opened is not None:
+                opened.add(self)
+        elif status in ENDS and self.open_starts:
+            self.open_starts -= 1
         written = await asyncio.to_thread(self._log.write, record)
         self.records.append(
             {"id": record.id, "at": record.at, "action": record.action, "status": status.value,
@@ -98,6 +135,21 @@ class RunAudit:
             await anotice(self.cluster, record.action, status.value, record.summary, brokers=record.brokers,
                           secrets=self._secrets, statuses=frozenset({status.value}))  # fmt: skip
         return record
+
+    async def end_interrupted(self, exc: BaseException, what: str, **details: Any) -> None:
+        """Give every open "started" record its end (``failed``, saying it was interrupted), even while
+        the run is being cancelled (Ctrl-C, SIGTERM, a cancelled run): an audit trail with a start and
+        no end reads as "still running" forever. Bounded; never raises for the trail itself."""
+        summary = f"{what} interrupted ({type(exc).__name__}); see the run's report for what was cleaned up"
+        while self.open_starts:
+            before = self.open_starts
+            try:
+                await finish_shielded(self(AuditStatus.FAILED, summary, interrupted=True, **details), timeout_s=20)
+            except TimeoutError:
+                _logger().error("could not write the end of an interrupted %s to the audit trail", self.action)
+                return
+            if self.open_starts >= before:
+                return
 
     async def busy(self, exc: BaseException, **details: Any) -> str:
         """The outcome convention's "busy": another action holds the cluster's lock, nothing changed.

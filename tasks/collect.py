@@ -12,6 +12,7 @@ the judgment counts an observation once, and a look writes nothing (the health c
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,10 +24,13 @@ from kafka_medic.judgment import Judgment, Ladder, Scores, judge
 from kafka_medic.monitor.collector import CollectResult, KnownBroker, collect_snapshot
 from kafka_medic.rules import Evaluation, evaluate
 from kafka_medic.rules.engine import with_findings
-from kafka_medic.snapshot import ClusterSnapshot
+from kafka_medic.snapshot import ClusterSnapshot, WorkOwnership
 from kafka_medic.state import MaintenanceState, grace_after_maintenance
 from tasks.ec2 import ec2_lookup_for
-from tasks.state import cluster_state
+from tasks.locks import lock_held
+from tasks.state import cluster_state, journal_store
+
+log = logging.getLogger("kafka_medic.collect")
 
 
 def probe_timeout(cluster: KafkaCluster) -> float | None:
@@ -68,6 +72,34 @@ class Look:
         return self.maintenance is not None and self.maintenance.on
 
 
+async def work_ownership(cluster_name: str) -> WorkOwnership | None:
+    """Who may own throttles and reassignments now: a holder of the mutate lock, or the journal an
+    ended run left. None when Prefect cannot say (the leftover rules then stay silent)."""
+    try:
+        held, journal = await asyncio.gather(lock_held(cluster_name), journal_store().load(cluster_name))
+    except Exception as exc:  # a look must not fail over a bookkeeping read
+        log.warning("[%s] cannot read lock/journal state for the leftover-work rules: %s", cluster_name, exc)
+        return None
+    if journal is None:
+        return WorkOwnership(lock_held=held)
+    return WorkOwnership(held, journal.run_id, frozenset(journal.keys), frozenset(journal.owned.brokers))
+
+
+async def _owned_throughout(
+    cluster_name: str, before: WorkOwnership | None, snapshot: ClusterSnapshot
+) -> WorkOwnership | None:
+    """Ownership over the whole collection: a run that held the lock before *or* after it may have
+    set what the snapshot shows. The second read is paid only when there is something to judge."""
+    if before is None or before.lock_held:
+        return before
+    if not snapshot.throttles and snapshot.reassignments.empty:
+        return before
+    after = await work_ownership(cluster_name)
+    if after is None or after.lock_held:
+        return after
+    return before if before.journal_run is not None else after
+
+
 async def look_now(cluster: KafkaCluster, *, can_restart: bool = True) -> Look:
     """Collect ``cluster`` afresh, evaluate and judge it (see the module docstring). Reads state, writes none.
 
@@ -75,10 +107,12 @@ async def look_now(cluster: KafkaCluster, *, can_restart: bool = True) -> Look:
     the restart rung over)."""
     state = cluster_state(cluster.name)
     # Independent Prefect API reads, concurrently: every look pays them before it collects.
-    known, down_since, maintenance, scores, ladder = await asyncio.gather(
-        state.known_brokers(), state.down_since(), state.maintenance(), state.scores(), state.ladder()
-    )
+    known, down_since, maintenance, scores, ladder, owner = await asyncio.gather(
+        state.known_brokers(), state.down_since(), state.maintenance(), state.scores(), state.ladder(),
+        work_ownership(cluster.name),
+    )  # fmt: skip
     result = await collect_cluster(cluster, known)
+    result.snapshot.ownership = await _owned_throughout(cluster.name, owner, result.snapshot)
     t0 = time.perf_counter()
     down_since = grace_after_maintenance(down_since, maintenance)  # time in maintenance is not grace spent
     ev = evaluate(result.snapshot, cluster.policy, down_since=down_since)

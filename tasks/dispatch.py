@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from blocks.api import api_url, prefect_api_errors
 from kafka_medic.errors import ConfigError
 from kafka_medic.naming import cluster_tag, deployment_name
+from tasks.audit import end_open_audits, track_open_audits, untrack_open_audits
 
 log = logging.getLogger("kafka_medic.dispatch")
 _ACTIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
@@ -127,7 +128,16 @@ async def start_flow(
                 "`python -m deployments.serve` (or ./medic start) first"
             )
     if found is None:
-        return Started("in-process", "finished", result=await (in_process or flow)(**parameters))
+        token = track_open_audits()
+        try:
+            result = await (in_process or flow)(**parameters)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # interrupted (Ctrl-C, SIGTERM via the CLI, cancelled)
+                await end_open_audits(exc)
+            raise
+        finally:
+            untrack_open_audits(token)
+        return Started("in-process", "finished", result=result)
     name, dep_id = found
     if once_per_cluster:
         active = await active_runs(dep_id, cluster, once_key)

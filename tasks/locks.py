@@ -114,6 +114,18 @@ async def _read_or_create(client: Any, name: str) -> Any:
         return await client.read_global_concurrency_limit_by_name(name)
 
 
+async def lock_held(cluster_name: str, kind: LockKind = "mutate") -> bool:
+    """Whether someone holds the cluster's lock right now (read-only; the limit's active slots)."""
+    name = limit_name(cluster_name, kind)
+    with prefect_api_errors(f"reading {name!r}"):
+        async with get_client() as client:
+            try:
+                limit = await client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                return False  # no limit yet: nothing has ever held it
+    return int(limit.active_slots) > 0
+
+
 # -- locks ---------------------------------------------------------------------------------------------
 
 # Limits held by the current context: a nested attempt on the same limit would only wait for

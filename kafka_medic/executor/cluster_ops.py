@@ -7,6 +7,14 @@ because it is not meant to be used from several threads at once.
 
 Everything returned is plain data (:class:`ClusterState`, frames, dicts), so the executor's
 decisions stay testable with a fake that has the same methods.
+
+A failed call drops the client that made it, and the next call builds a new one. Why (measured on
+the sandbox, a broker killed mid-drain): both clients remember the broker they send "controller"
+requests to -- in KRaft a random alive broker named in a Metadata answer -- and librdkafka keeps it
+until its next metadata refresh (5 min), kafka-python for good. When that broker dies, every
+DescribeConfigs / IncrementalAlterConfigs of a topic and every ListPartitionReassignments waits for
+it and times out, so the run could neither see nor clean up anything. A new client asks the
+brokers that are alive and is sent to one of them.
 """
 
 from __future__ import annotations
@@ -82,7 +90,7 @@ class ClusterOps:
     def __init__(self, cluster: ClusterAccess, *, request_timeout_s: float = 15.0) -> None:
         self.cluster = cluster
         self.timeout_s = request_timeout_s
-        self._admin = make_admin({**cluster.confluent_config(), "socket.timeout.ms": int(request_timeout_s * 1000)})
+        self._admin = self._new_admin()
         self._kadmin: Any = None
         self._klock = threading.Lock()
         self._racks: dict[int, str | None] = {}
@@ -96,11 +104,38 @@ class ClusterOps:
 
     def close(self) -> None:
         with self._klock:
-            if self._kadmin is not None:
-                try:
-                    self._kadmin.close()
-                finally:
-                    self._kadmin = None
+            self._drop_kp()
+
+    def _new_admin(self) -> Any:
+        return make_admin({**self.cluster.confluent_config(), "socket.timeout.ms": int(self.timeout_s * 1000)})
+
+    def renew_clients(self) -> None:
+        """New clients for both libraries, e.g. once a broker died (it may be their "controller")."""
+        self._renew_admin()
+        with self._klock:
+            self._drop_kp()
+
+    def _renew_admin(self) -> None:
+        """A new confluent-kafka client after a failed call (see the module docstring)."""
+        self._admin = self._new_admin()
+
+    def _drop_kp(self) -> None:
+        """Forget the kafka-python client (the caller holds ``_klock``); the next call builds a new one."""
+        if self._kadmin is not None:
+            try:
+                self._kadmin.close()
+            except Exception:  # closing a client that lost its brokers may fail; it is dropped anyway
+                pass
+            finally:
+                self._kadmin = None
+
+    def _kp_call(self, fn: Any) -> Any:
+        with self._klock:
+            try:
+                return fn(self._kp())
+            except Exception:
+                self._drop_kp()
+                raise
 
     # -- kafka-python (serialised) -------------------------------------------------------------
 
@@ -119,19 +154,18 @@ class ClusterOps:
         return self._kadmin
 
     def list_reassignments(self) -> pd.DataFrame:
-        with self._klock:
-            return kip455.list_reassignments(self._kp(), int(self.timeout_s * 1000))
+        timeout_ms = int(self.timeout_s * 1000)
+        return self._kp_call(lambda kp: kip455.list_reassignments(kp, timeout_ms))  # type: ignore[no-any-return]
 
     def alter_reassignments(self, targets: Mapping[PartitionKey, Iterable[int] | None]) -> dict[PartitionKey, str]:
         """Submit targets (None cancels); {partition: error name} for the refused ones."""
-        with self._klock:
-            return kip455.alter_reassignments(self._kp(), targets, int(self.timeout_s * 1000) * 2)
+        timeout_ms = int(self.timeout_s * 1000) * 2
+        return self._kp_call(lambda kp: kip455.alter_reassignments(kp, targets, timeout_ms))  # type: ignore[no-any-return]
 
     def replica_bytes(self, brokers: Iterable[int]) -> dict[tuple[str, int, int], float]:
         """Bytes on disk per (topic, partition, broker) for the given alive brokers."""
-        with self._klock:
-            _dirs, sizes = kip455.describe_log_dirs(self._kp(), brokers)
-        return sizes
+        _dirs, sizes = self._kp_call(lambda kp: kip455.describe_log_dirs(kp, brokers))
+        return sizes  # type: ignore[no-any-return]
 
     # -- confluent-kafka ---------------------------------------------------------------------------
 
@@ -140,6 +174,7 @@ class ClusterOps:
         try:
             brokers, partitions = read_metadata(self._admin, self.timeout_s)
         except Exception as exc:
+            self._renew_admin()
             raise TransientKafkaError(f"Metadata request to cluster {self.cluster.name!r} failed: {exc}") from exc
         reassigning = self.list_reassignments()
         return ClusterState(frozenset(b.broker_id for b in brokers), partitions, reassigning)
@@ -207,7 +242,14 @@ class ClusterOps:
         return topic_min_isr(self._admin, topics, self.timeout_s)
 
     def read_throttles(self, brokers: Iterable[int], topics: Iterable[str]) -> CurrentThrottles:
-        return read_throttles(self._admin, brokers, topics, self.timeout_s)
+        try:
+            return read_throttles(self._admin, brokers, topics, self.timeout_s)
+        except Exception:
+            self._renew_admin()
+            raise
 
     def apply(self, ops: list[ConfigOp]) -> dict[ConfigOp, Exception]:
-        return apply_ops(self._admin, ops, self.timeout_s)
+        errors = apply_ops(self._admin, ops, self.timeout_s)
+        if errors:
+            self._renew_admin()
+        return errors

@@ -15,7 +15,18 @@ The life of a run (the cluster's mutate lock must be held by the caller):
    anything new;
 5. on the deadline: leave the running moves running and report them (default: the safest, since
    a half-copied replica costs nothing while it runs) or cancel them (``cancel_on_timeout``);
-6. finally, whatever happened (error, cancellation of the flow, timeout): remove every throttle we
+6. a broker that was alive during the run and is gone on two polls in a row makes the run *hand
+   the cluster back* (``handed_back``): the moves that involve that broker are cancelled at once
+   (a dead target never joins the ISR, so they would wait until the timeout -- six hours by
+   default -- while the run holds the lock that the broker's replacement needs), nothing new is
+   started, the other running moves get ``hand_back_s`` to finish and are then cancelled too. The
+   lock is thus released well within the dead-broker grace period: healing a dead broker outranks a
+   maintenance move. Re-planning happens where it belongs, in the next run on the healed cluster
+   (a drain's undo is kept, so running it again moves only what is left);
+7. interrupted (Ctrl-C, SIGTERM through the CLI, a cancelled flow run): the running moves are
+   cancelled and the throttles removed, shielded from the cancellation and bounded in time
+   (``interrupt_cleanup_s``); whatever that could not finish stays in the journal for the next run;
+8. finally, whatever happened (error, cancellation of the flow, timeout): remove every throttle we
    own that no still-running move of ours needs, and keep the journal for exactly the rest.
 """
 
@@ -42,14 +53,18 @@ from kafka_medic.executor.transient import call_with_retries, is_transient
 from kafka_medic.planner import Move, partition_sizes
 from kafka_medic.safety import validate_plan
 from kafka_medic.snapshot import ClusterSnapshot
+from kafka_medic.waiting import finish_shielded
 
 PartitionKey = tuple[str, int]
-Status = Literal["completed", "partial", "timed_out", "cancelled", "stopped", "failed"]
+Status = Literal["completed", "partial", "timed_out", "cancelled", "stopped", "failed", "handed_back", "interrupted"]
 ProgressHook = Callable[[Progress], Awaitable[None]]
 
 #: How long a move that Kafka no longer lists may show replicas other than its target before it
 #: counts as diverged (Metadata from a broker can lag the controller by a moment).
 SETTLE_S = 5.0
+#: Polls in a row a broker must be missing before it counts as down: one Metadata answer from a
+#: broker that has not yet seen a re-registration must not cancel anything.
+DOWN_POLLS = 2
 
 
 class ForeignReassignment(SafetyError):
@@ -75,6 +90,13 @@ class ExecutionOptions:
     revert_timeout_s: float = 300.0
     #: How often to measure copied bytes with DescribeLogDirs (0 = never).
     measure_every_s: float = 5.0
+    #: A broker went down during the run: hand the cluster back to healing (see the module docstring).
+    hand_back_on_broker_failure: bool = True
+    #: How long moves that do not involve the dead broker may still run before they are cancelled.
+    #: Short enough to end well within a dead-broker grace period (default 300 s, sandbox 30 s).
+    hand_back_s: float = 15.0
+    #: After an interruption: how long cancelling the running moves and removing throttles may take.
+    interrupt_cleanup_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.throttle_bytes_per_sec <= 0:
@@ -97,6 +119,8 @@ class ExecutionResult:
     not_started: list[str] = field(default_factory=list)
     still_running: list[str] = field(default_factory=list)
     cancel: CancelResult | None = None
+    #: Brokers that went down during the run (the run then handed the cluster back).
+    brokers_down: list[int] = field(default_factory=list)
     adoption: AdoptionResult | None = None
     throttles_set: dict[str, Any] = field(default_factory=dict)
     throttles_removed: dict[str, Any] = field(default_factory=dict)
@@ -124,6 +148,8 @@ class ExecutionResult:
             parts.append(f"{len(self.not_started)} not started")
         if self.cancel is not None:
             parts.append(f"{len(self.cancel.reverted)} cancelled and reverted")
+        if self.brokers_down:
+            parts.append(f"broker(s) {self.brokers_down} went down: handed back to healing")
         parts.append(f"{self.elapsed_s:.1f} s")
         return ", ".join(parts)
 
@@ -138,6 +164,7 @@ class ExecutionResult:
             "not_started": self.not_started,
             "still_running": self.still_running,
             "cancel": self.cancel.to_dict() if self.cancel else None,
+            "brokers_down": self.brokers_down,
             "adoption": self.adoption.to_dict() if self.adoption else None,
             "throttles_set": self.throttles_set,
             "throttles_removed": self.throttles_removed,
@@ -199,6 +226,7 @@ class _Run:
         options: ExecutionOptions,
         on_progress: ProgressHook | None,
         result: ExecutionResult,
+        alive_at_start: frozenset[int] = frozenset(),
     ) -> None:
         self.ops = ops
         self.ledger = ledger
@@ -217,6 +245,62 @@ class _Run:
         self.t0 = time.monotonic()
         self.first_submit: float | None = None
         self.last_done: float | None = None
+        self.seen_alive: set[int] = set(alive_at_start)  # brokers seen alive during the run
+        self.missing: dict[int, int] = {}  # broker -> polls in a row it was missing
+        self.hand_back_since: float | None = None
+
+    # -- a broker going down during the run ------------------------------------------------------
+
+    def _brokers_down(self, state: ClusterState) -> list[int]:
+        """Brokers seen alive during the run that are missing from ``DOWN_POLLS`` polls in a row.
+
+        Each poll is a fresh Metadata request, so this is a fresh look at the cluster, not a replay.
+        """
+        self.seen_alive |= state.alive
+        gone = self.seen_alive - state.alive
+        self.missing = {b: self.missing.get(b, 0) + 1 for b in gone}
+        return sorted(b for b, n in self.missing.items() if n >= DOWN_POLLS)
+
+    async def _begin_hand_back(self, down: list[int]) -> None:
+        """Stop starting moves, cancel the running ones that involve ``down`` now (see module docstring)."""
+        self.hand_back_since = time.monotonic()
+        self.stop_new = True
+        self.result.brokers_down = down
+        dead = set(down)
+        involved = sorted(k for k, m in self.in_flight.items() if dead & (set(m.old_replicas) | set(m.new_replicas)))
+        self.result.notes.append(
+            f"broker(s) {down} went down during the run: healing comes first, so no new move is started, "
+            f"{len(involved)} running move(s) involving them are cancelled, the others get "
+            f"{self.opt.hand_back_s:g} s to finish, then the lock is released"
+        )
+        # The dead broker may be the one both clients send "controller" requests to: start afresh.
+        await asyncio.to_thread(self.ops.renew_clients)
+        if involved:
+            try:
+                await self.cancel(involved, f"cancelled: broker(s) {down} went down during the move")
+            except Exception as exc:  # tried again, for every move still running, when the run ends
+                self.result.notes.append(f"cancelling the moves involving {down} failed ({exc}); retried at the end")
+
+    async def cancel(self, keys: Sequence[PartitionKey], reason: str) -> None:
+        """Cancel (revert) these moves of ours; the reverted ones count as failed with ``reason``."""
+        if not keys:
+            return
+        restore = {k: m.old_replicas for m in self.ledger.journal.moves if (k := _key(m)) in set(keys)}
+        res = await cancel_reassignments(
+            self.ops, list(keys), allow_partial=True, timeout_s=self.opt.revert_timeout_s,
+            poll_s=min(self.opt.poll_s, 1.0), restore_order=restore,
+        )  # fmt: skip
+        self.result.cancel = res if self.result.cancel is None else _merged(self.result.cancel, res)
+        for name in res.reverted:
+            self.result.failed[name] = reason
+        for name, why in res.refused_unclean.items():
+            self.result.notes.append(f"{name} not cancelled: a revert would need an unclean election ({why})")
+        reverted = set(res.reverted)
+        for key in list(self.in_flight):
+            if _name(key) in reverted:
+                del self.in_flight[key]
+                self.settling_since.pop(key, None)
+        self.release_due = True  # the reverted moves' throttles go on the next poll
 
     # -- one poll -------------------------------------------------------------------------------
 
@@ -387,6 +471,16 @@ class _Run:
                 await asyncio.sleep(min(self.opt.poll_s * failures, 10.0))
                 continue
             await self._collect_finished(state)
+            if self.opt.hand_back_on_broker_failure and self.hand_back_since is None:
+                down = self._brokers_down(state)
+                if down:
+                    await self._begin_hand_back(down)
+            if self.hand_back_since is not None:
+                await self._report(state)
+                if not self.in_flight or time.monotonic() - self.hand_back_since >= self.opt.hand_back_s:
+                    return "handed_back"
+                await asyncio.sleep(self.opt.poll_s)
+                continue
             if not self.in_flight and (not self.pending or self.stop_new):
                 await self._report(state)
                 if self.stop_new:
@@ -399,6 +493,17 @@ class _Run:
             if not self.in_flight and (not self.pending or self.stop_new):
                 continue  # everything was refused or dropped: settle on the next pass at once
             await asyncio.sleep(self.opt.poll_s)
+
+
+def _merged(a: CancelResult, b: CancelResult) -> CancelResult:
+    """Two cancellations of one run as one result (for the report)."""
+    out = CancelResult()
+    for f in ("requested", "cancelled", "reverted", "still_reverting", "not_in_progress", "reordered"):
+        setattr(out, f, sorted(set(getattr(a, f)) | set(getattr(b, f))))
+    for f in ("order_changed", "refused_unclean", "errors"):
+        setattr(out, f, {**getattr(a, f), **getattr(b, f)})
+    out.seconds = a.seconds + b.seconds
+    return out
 
 
 def _copy_bytes(move: Move, sizes: Mapping[PartitionKey, float]) -> float:
@@ -437,16 +542,27 @@ async def execute_plan(
     sizes = partition_sizes(snapshot, [_key(m) for m in moves])
     result = ExecutionResult(status="completed", total=len(todo) + len(in_place), adoption=adoption)
     result.already_in_place = [m.name for m in in_place]
-    run = _Run(ops, ledger, todo, sizes, options, on_progress, result)
+    run = _Run(ops, ledger, todo, sizes, options, on_progress, result, frozenset(snapshot.alive_broker_ids))
     status: Status = "failed"
     try:
         status = await run.loop()
     except BaseException as exc:
         result.error = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, a termination signal
+            status = "interrupted"
         raise
     finally:
         result.status = status
-        await _finish(run, status)
+        if status == "interrupted":
+            try:
+                await finish_shielded(_finish(run, status), timeout_s=options.interrupt_cleanup_s)
+            except TimeoutError:
+                result.notes.append(
+                    f"cleaning up after the interruption took over {options.interrupt_cleanup_s:g} s; what is "
+                    "left is in the journal and the next reassign run adopts it"
+                )
+        else:
+            await _finish(run, status)
         result.elapsed_s = time.monotonic() - t0
     return result
 
@@ -455,6 +571,17 @@ async def _finish(run: _Run, status: Status) -> None:
     """Cleanup that always runs: cancel on timeout if asked, then release every unneeded throttle."""
     result = run.result
     ledger = run.ledger
+    if status in ("handed_back", "interrupted"):
+        # Every move of ours that may run: those we watch, and any submitted just as we stopped.
+        keys = sorted(set(run.in_flight) | ledger.journal.keys)
+        why = "handed back to healing" if status == "handed_back" else "the run was interrupted"
+        try:
+            await run.cancel(keys, f"cancelled: {why} (reverted to the original replicas)")
+        except Exception as exc:
+            result.notes.append(f"cancelling the running moves failed ({type(exc).__name__}: {exc}); "
+                                "they stay in the journal for the next run")  # fmt: skip
+        if status == "interrupted":
+            result.notes.append("interrupted: cancelled the running moves (see `cancel`), then released throttles")
     if status == "timed_out" and run.opt.cancel_on_timeout and run.in_flight:
         try:
             result.cancel = await cancel_reassignments(
@@ -484,6 +611,12 @@ async def _finish(run: _Run, status: Status) -> None:
         )
     if run.first_submit is not None and run.last_done is not None:
         result.moves_s = run.last_done - run.first_submit
+    if state is not None and status in ("handed_back", "interrupted"):
+        reassigning = state.reassigning_keys
+        for key, m in list(run.in_flight.items()):  # finished just before the cancel reached them
+            if key not in reassigning and state.replicas.get(key) == tuple(m.new_replicas):
+                del run.in_flight[key]
+                result.done.append(_name(key))
     still = ledger.running(state) if state is not None else [m for m in ledger.journal.moves]
     result.still_running = sorted(m.name for m in still)
     result.not_started = sorted(m.name for m in run.pending)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -62,3 +63,40 @@ def undrain_moves(
         else:
             moves.append(Move(topic, partition, now, old))
     return moves, skipped
+
+
+def planned_rollback(moves: Iterable[Any], broker_id: int) -> Rollback:
+    """The undo of a drain as planned, saved *before* the first move: (topic, partition, replicas
+    now, planned target) of each move that takes a replica off ``broker_id``.
+
+    Why before: an interrupted drain (Ctrl-C, a killed process, a broker dying mid-move) must not
+    lose the way back. A move that never ran or was reverted reads "already back where it was" in
+    :func:`undrain_moves`; the drain narrows the record to what really moved when it ends.
+    """
+    out: Rollback = []
+    for m in moves:
+        old, new = tuple(int(b) for b in m.old_replicas), tuple(int(b) for b in m.new_replicas)
+        if broker_id in old and broker_id not in new:
+            out.append((str(m.topic), int(m.partition), old, new))
+    return sorted(out)
+
+
+def merge_rollback(earlier: Rollback, later: Rollback) -> Rollback:
+    """One undo from two records for the same broker (an interrupted drain, then the drain again).
+
+    A partition in both keeps the replicas from before the *first* drain when the second one
+    started where the first left it (or where it began): undrain then puts it back where it was
+    before any drain. Otherwise someone else moved it in between, and the later record wins, so
+    an undo never overwrites that other change.
+    """
+    by_key = {(t, p): (t, p, old, new) for t, p, old, new in earlier}
+    for t, p, old, new in later:
+        prev = by_key.get((t, p))
+        first_old = prev[2] if prev is not None and old in (prev[2], prev[3]) else old
+        by_key[(t, p)] = (t, p, first_old, new)
+    return [by_key[k] for k in sorted(by_key)]
+
+
+def moved_only(entries: Rollback, current: dict[PartitionKey, tuple[int, ...]]) -> Rollback:
+    """The entries whose partition is not where the undo would put it (the rest have nothing to undo)."""
+    return [e for e in entries if (e[0], e[1]) in current and current[(e[0], e[1])] != e[2]]

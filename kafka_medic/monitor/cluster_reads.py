@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -112,6 +112,42 @@ class SafetyConfigs:
     default_replication_factor: int
     default_min_isr: int
     topic_min_isr: dict[str, int]
+    #: (topic, ``leader|follower.replication.throttled.replicas``) -> value set on the topic (raw text).
+    topic_throttles: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+#: The topic-level lists and the broker-level rates that make up a replication throttle.
+THROTTLED_REPLICAS = ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")
+THROTTLED_RATES = ("leader.replication.throttled.rate", "follower.replication.throttled.rate")
+
+
+def describe_throttle_rates(
+    admin: AdminClient, brokers: Iterable[int], timeout_s: float = 1.0
+) -> tuple[dict[tuple[int, str], int], frozenset[int]]:
+    """The throttle rates set on each broker itself (dynamic per-broker values only), and which
+    brokers answered. One request per broker (a BROKER resource's dynamic values are that broker's),
+    all at once; a broker that does not answer in ``timeout_s`` (hung) is just not read: a leftover
+    throttle is worth reporting, not worth slowing every health check for."""
+    from confluent_kafka.admin import ConfigSource
+
+    pending = {
+        b: admin.describe_configs([ConfigResource(ConfigResource.Type.BROKER, str(b))], request_timeout=timeout_s)
+        for b in sorted(set(brokers))
+    }
+    rates: dict[tuple[int, str], int] = {}
+    answered: set[int] = set()
+    for b, futures in pending.items():
+        for fut in futures.values():
+            try:
+                entries = fut.result(timeout=timeout_s + 1)
+            except Exception:
+                continue
+            answered.add(b)
+            for config in THROTTLED_RATES:
+                e = entries.get(config)
+                if e is not None and e.value and int(e.source) == ConfigSource.DYNAMIC_BROKER_CONFIG.value:
+                    rates[(b, config)] = int(e.value)
+    return rates, frozenset(answered)
 
 
 def describe_safety_configs(
@@ -127,8 +163,11 @@ def describe_safety_configs(
     """
     names = sorted(set(topics))
     broker = ConfigResource(ConfigResource.Type.BROKER, str(broker_id))
+    from confluent_kafka.admin import ConfigSource
+
     rf, min_isr = 1, 1
     out: dict[str, int] = {}
+    throttles: dict[tuple[str, str], str] = {}
     for i in range(0, max(1, len(names)), CONFIG_BATCH):
         batch = [broker, *(ConfigResource(ConfigResource.Type.TOPIC, t) for t in names[i : i + CONFIG_BATCH])]
         futures = admin.describe_configs(batch, request_timeout=timeout_s)
@@ -142,7 +181,11 @@ def describe_safety_configs(
             entry = entries.get("min.insync.replicas")
             if entry is not None and entry.value is not None:
                 out[res.name] = int(entry.value)
-    return SafetyConfigs(rf, min_isr, out)
+            for config in THROTTLED_REPLICAS:  # same answer, so leftover throttles cost no request
+                e = entries.get(config)
+                if e is not None and e.value and int(e.source) == ConfigSource.DYNAMIC_TOPIC_CONFIG.value:
+                    throttles[(res.name, config)] = e.value.strip()
+    return SafetyConfigs(rf, min_isr, out, throttles)
 
 
 def add_min_isr(

@@ -27,8 +27,10 @@ import pandas as pd
 from kafka_medic.monitor import kip455
 from kafka_medic.monitor.cluster_reads import (
     BrokerInfo,
+    SafetyConfigs,
     describe_cluster,
     describe_safety_configs,
+    describe_throttle_rates,
     host_port,
     make_admin,
     read_metadata,
@@ -52,6 +54,7 @@ from kafka_medic.snapshot import (
     ClusterSnapshot,
     CollectionIssue,
     QuorumView,
+    ThrottleReading,
     empty_frame,
     explode_replicas,
     is_alive,
@@ -151,6 +154,7 @@ def collect_snapshot(
 
     listed: list[BrokerInfo] = []
     partitions = empty_frame(PARTITION_COLUMNS)
+    throttles: ThrottleReading | None = None
     try:
         listed, partitions = read_metadata(admin, timeout_s)
     except Exception as exc:
@@ -181,6 +185,7 @@ def collect_snapshot(
             topic_min_isr_cache.clear()
             topic_min_isr_cache.update(cfg.topic_min_isr)
             configs_fresh = True
+            throttles = _throttles(admin, cfg, listed, listener, min(timeout_s, 3.0), issues)
         except Exception as exc:
             issues.append(CollectionIssue("admin", f"DescribeConfigs failed, using last known values: {exc}"))
     if not partitions.empty:
@@ -265,6 +270,7 @@ def collect_snapshot(
         reassignments=reassignments,
         controller=controller,
         issues=issues,
+        throttles=throttles,
         default_replication_factor=default_rf,
         default_min_isr=default_min_isr,
         quorum=quorum,
@@ -338,6 +344,22 @@ def _probe(listed: list[BrokerInfo], timeout_s: float | None) -> dict[int, str]:
         return {}
     states = probe_listeners({b.broker_id: (b.host, b.port) for b in listed}, timeout_s)
     return {b: str(state) for b, state in states.items()}
+
+
+def _throttles(
+    admin: Any, cfg: SafetyConfigs, listed: list[BrokerInfo], listener: Mapping[int, str], timeout_s: float,
+    issues: list[CollectionIssue],
+) -> ThrottleReading | None:  # fmt: skip
+    """Replication throttles in the cluster: the topic lists came with the safety configs; the rates
+    are asked of every broker that accepted a connection (in parallel, 1 s at most; one that does
+    not answer is left out of ``brokers_read``). None if unreadable."""
+    asked = [b.broker_id for b in listed if listener.get(b.broker_id, ListenerState.OPEN) == ListenerState.OPEN]
+    try:
+        rates, answered = describe_throttle_rates(admin, asked, min(timeout_s, 1.0))
+    except Exception as exc:
+        issues.append(CollectionIssue("throttles", f"reading replication throttle rates failed: {exc}"))
+        return None
+    return ThrottleReading(rates, dict(cfg.topic_throttles), answered)
 
 
 def _config_broker(listed: list[BrokerInfo], listener: Mapping[int, str]) -> int | None:

@@ -34,6 +34,7 @@ from kafka_medic.rules.controller import (
 from kafka_medic.rules.degraded import degraded_broker, mass_degradation
 from kafka_medic.rules.disks import disk_usage, offline_log_dir
 from kafka_medic.rules.leadership import leader_imbalance
+from kafka_medic.rules.leftovers import leftover_throttles, unowned_reassignments
 from kafka_medic.rules.names import RuleName
 from kafka_medic.rules.partitions import (
     min_isr_no_headroom,
@@ -65,6 +66,8 @@ RULES: tuple[Rule, ...] = (
     under_replicated,
     min_isr_no_headroom,
     reassignment_in_progress,
+    leftover_throttles,
+    unowned_reassignments,
     rack_violation,
     rack_missing,
     rf_below_default,

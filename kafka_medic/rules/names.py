@@ -24,6 +24,9 @@ class RuleName(StrEnum):
     OFFLINE_REPORTED_BY_CONTROLLER = "offline_reported_by_controller"
     MIN_ISR_NO_HEADROOM = "min_isr_no_headroom"
     REASSIGNMENT_IN_PROGRESS = "reassignment_in_progress"
+    # Work nobody owns (an interrupted or crashed action's leftovers)
+    LEFTOVER_THROTTLES = "leftover_throttles"
+    UNOWNED_REASSIGNMENT = "unowned_reassignment"
     # Disks
     OFFLINE_LOG_DIR = "offline_log_dir"
     DISK_USAGE_HIGH = "disk_usage_high"

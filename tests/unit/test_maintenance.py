@@ -188,3 +188,37 @@ def test_what_if_says_which_repair_is_faster_when_they_differ() -> None:
     many = what_if_report(snap, [1, 4, 7, 8, 2, 3], policy, has_replacer=True, maintenance=False)
     assert len(many.replace_vs_drain) + sum("not compared" in n for n in many.replace_vs_drain_notes) <= 6
     assert any("more broker(s) not compared" in n for n in many.replace_vs_drain_notes)
+
+
+def test_planned_undo_takes_only_moves_off_the_broker() -> None:
+    from kafka_medic.maintenance.rollback import planned_rollback
+    from kafka_medic.planner import Move
+
+    moves = [Move("a", 0, (1, 2, 3), (4, 2, 3)), Move("a", 1, (2, 3, 5), (2, 3, 6)), Move("b", 0, (3, 1, 2), (1, 3, 2))]
+    assert planned_rollback(moves, 1) == [("a", 0, (1, 2, 3), (4, 2, 3))]
+
+
+def test_merged_undo_keeps_the_first_drains_origin_unless_someone_moved_it_in_between() -> None:
+    from kafka_medic.maintenance.rollback import merge_rollback
+
+    earlier = [("a", 0, (1, 2, 3), (4, 2, 3)), ("a", 1, (1, 5, 6), (4, 5, 6)), ("a", 2, (1, 2, 6), (4, 2, 6))]
+    later = [
+        ("a", 0, (1, 2, 3), (5, 2, 3)),  # reverted, drained again: from where it began
+        ("a", 1, (4, 5, 6), (2, 5, 6)),  # continued from where the first drain left it
+        ("a", 2, (3, 2, 6), (5, 2, 6)),  # someone moved it in between: the later record wins
+        ("b", 0, (1, 2, 3), (4, 2, 3)),
+    ]
+    assert merge_rollback(earlier, later) == [
+        ("a", 0, (1, 2, 3), (5, 2, 3)),
+        ("a", 1, (1, 5, 6), (2, 5, 6)),
+        ("a", 2, (3, 2, 6), (5, 2, 6)),
+        ("b", 0, (1, 2, 3), (4, 2, 3)),
+    ]
+
+
+def test_moved_only_drops_entries_already_where_the_undo_would_put_them() -> None:
+    from kafka_medic.maintenance.rollback import moved_only
+
+    entries = [("a", 0, (1, 2, 3), (4, 2, 3)), ("a", 1, (1, 5, 6), (4, 5, 6)), ("gone", 0, (1, 2, 3), (4, 2, 3))]
+    current = {("a", 0): (4, 2, 3), ("a", 1): (1, 5, 6)}
+    assert moved_only(entries, current) == [("a", 0, (1, 2, 3), (4, 2, 3))]
