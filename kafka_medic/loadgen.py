@@ -96,7 +96,11 @@ class AckedProducer:
             delay = next_at - time.monotonic()
             if delay > 0:
                 self._stop.wait(delay)
-        self._producer.flush(self._flush_timeout_s)  # outstanding deliveries: acked or failed, bounded
+        try:
+            self._producer.flush(self._flush_timeout_s)  # outstanding deliveries: acked or failed, bounded
+        except Exception as exc:  # e.g. a fatal idempotence error after brokers died: say so, do not die
+            name = f"flush: {type(exc).__name__}"
+            self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
 
     def start(self) -> AckedProducer:
         self._thread.start()
