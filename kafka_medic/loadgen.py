@@ -91,6 +91,10 @@ class AckedProducer:
             except BufferError:
                 self._producer.poll(0.1)
                 continue
+            except KafkaException as exc:  # fatal (e.g. idempotence lost its sequence): no more sends
+                name = f"produce: {exc.args[0].name() if exc.args else type(exc).__name__}"
+                self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
+                break
             self._producer.poll(0)
             next_at += interval
             delay = next_at - time.monotonic()
