@@ -241,7 +241,9 @@ async def test_the_cli_interrupted_mid_drain_leaves_nothing_behind(
             journal = await journal_value(name)
             if not (journal and topic in journal.get("m", {}) and throttles_now(sb)[0]):
                 return False
-            return reassigning(sb, topic) == {0, 1} and bool(moved_off(before, replica_map(sb), CLI_DRAINED))
+            # Audit topics of earlier tests may share broker 4, so our two moves need not run
+            # together (at most 5 moves per broker): one of ours running is enough.
+            return bool(reassigning(sb, topic)) and bool(moved_off(before, replica_map(sb), CLI_DRAINED))
 
         await poll(moving, 180, "the CLI's moves of our topic in flight, throttled", interval_s=0.5)
         in_flight = reassigning(sb, topic)
@@ -259,9 +261,12 @@ async def test_the_cli_interrupted_mid_drain_leaves_nothing_behind(
     assert in_flight, "signalled while our moves ran"
 
     layout = replica_map(sb)
-    assert layout[(topic, 0)] == (4, 2, 3) and layout[(topic, 1)] == (6, 4, 2), "cancelled: original replicas"
     moved = moved_off(before, layout, CLI_DRAINED)
     assert moved, "some moves had finished before the signal"
+    for p in in_flight:  # running at the signal: cancelled, back on the original replicas in their order
+        assert layout[(topic, p)] == tuple(CLI_ASSIGNMENT[p]), (p, layout[(topic, p)])
+    for p in range(len(CLI_ASSIGNMENT)):  # every partition is either moved (and undoable) or untouched
+        assert (topic, p) in moved or layout[(topic, p)] == tuple(CLI_ASSIGNMENT[p]), (p, layout[(topic, p)])
     assert_clean(sb, list(range(1, 7)))
     assert await journal_value(name) is None, "nothing left for a next run to adopt"
     assert await active_slots(mutate_limit_name(name)) == 0, "lock released"
@@ -273,7 +278,7 @@ async def test_the_cli_interrupted_mid_drain_leaves_nothing_behind(
     skipped = {s["partition"]: s["reason"] for s in undrain.skipped}
     moved_back = {f"{m['topic']}-{m['partition']}" for m in undrain.plan["moves"]}
     assert moved_back == {f"{t}-{p}" for t, p in moved}, (moved_back, moved, skipped)
-    for p in (0, 1):  # reverted by the interruption: nothing to put back
+    for p in in_flight:  # reverted by the interruption: nothing to put back
         assert f"{topic}-{p}" not in moved_back
         assert skipped.get(f"{topic}-{p}", "already back where it was") == "already back where it was"
 
