@@ -162,6 +162,21 @@ def bootstrap(
     return result
 
 
+def ensure_audit_topic(cluster: str) -> str:
+    """Create ``cluster``'s audit topic if missing, while the cluster is healthy (the first write
+    may come during an outage, when a new topic can land without headroom). A cluster that cannot
+    be reached now is not an error here: the topic is then created at the first write."""
+    from blocks.load import load_cluster
+    from kafka_medic.audit import AuditLog
+
+    block = run_sync(load_cluster(cluster))
+    try:
+        AuditLog(block.confluent_config(), block.audit_topic, timeout_s=10.0).ensure_topic()
+    except Exception as exc:
+        return f"{cluster}: audit topic {block.audit_topic!r} not checked ({type(exc).__name__}: {str(exc)[:200]})"
+    return f"{cluster}: audit topic {block.audit_topic!r}"
+
+
 def deploy_to_pool(clusters: Sequence[str], work_pool: str, *, interval_s: float | None = None) -> list[str]:
     """Create or update every kafka-medic deployment on ``work_pool``; their ``flow/deployment`` names.
 

@@ -270,9 +270,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         service_file = _write_service_file(home, server.api_url, server.url)
         cleanups.append(("service file", lambda: service_file.unlink(missing_ok=True)))
 
-        from deployments.bootstrap import bootstrap
+        from deployments.bootstrap import bootstrap, ensure_audit_topic
 
         result = bootstrap(blocks=sandbox_blocks(sb, grace_s=args.grace, cooldown_s=args.cooldown))
+        log(ensure_audit_topic(CLUSTER))  # now, while every broker is up: not at the first write
         for line in result.lines():
             log(line)
         log(f"Prefect UI: {server.url}  (deployments: {server.url}/deployments, runs: {server.url}/runs)")

@@ -96,6 +96,14 @@ def default_actor() -> str:
     return os.environ.get("KAFKA_MEDIC_ACTOR") or f"{getpass.getuser()}@{socket.gethostname()}"
 
 
+def audit_topic_shape(brokers: int) -> tuple[int, int]:
+    """(replication factor, min ISR) of a new audit topic on a cluster of ``brokers``: RF 3 where it
+    can, and always one replica of headroom, so losing any one broker never makes the trail (and
+    with it every destructive step, which it gates) unwritable."""
+    rf = min(3, max(1, brokers))
+    return rf, max(1, min(2, rf - 1))
+
+
 class AuditLog:
     """Writes records to one cluster's audit topic. Cheap to create; use one per flow run."""
 
@@ -114,9 +122,14 @@ class AuditLog:
         admin = make_admin(self.conf)
         md = admin.list_topics(timeout=self.timeout_s)
         if self.topic not in md.topics:
-            rf = min(3, max(1, len(md.brokers)))
+            # RF 3 where it can, and always one replica of headroom (min ISR < RF): since the
+            # "started" record gates every destructive step, a trail that one broker's death makes
+            # unwritable would stop automation from healing that very broker. (Seen: the topic made
+            # lazily during an outage, RF 2 / min ISR 2 with a replica on the dead broker.) Better
+            # still, ``kafka-medic bootstrap`` creates it while the cluster is healthy.
+            rf, min_isr = audit_topic_shape(len(md.brokers))
             fut = admin.create_topics(
-                [NewTopic(self.topic, 1, rf, config={"min.insync.replicas": str(min(2, rf)), "retention.ms": "-1"})],
+                [NewTopic(self.topic, 1, rf, config={"min.insync.replicas": str(min_isr), "retention.ms": "-1"})],
                 request_timeout=self.timeout_s,
             )[self.topic]
             try:
@@ -146,6 +159,12 @@ class AuditLog:
                     }
                 )
             return self._producer
+
+    def ensure_topic(self) -> None:
+        """Create the audit topic now if it is missing (raises on failure): at bootstrap, while the
+        cluster is healthy, rather than at the first write, which comes during an outage."""
+        with self._setup_lock:
+            self._ensure_topic()
 
     def prepare(self) -> bool:
         """Check the topic and start the producer now (it connects in the background), so a later
