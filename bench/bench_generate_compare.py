@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,51 +40,16 @@ from kafka_medic.planner import DrainRequest, Move, PlanCost, kafka_generate_inp
 from kafka_medic.planner import plan_moves as plan_moves_fn
 from kafka_medic.safety import rack_concentration_increase, rack_spread, racks_of, validate_plan
 from kafka_medic.sandbox.cluster import Sandbox
-from kafka_medic.sandbox.jars import cache_root, require_tool
+from kafka_medic.sandbox.jars import kafka_tools_libs, require_tool
 from kafka_medic.sandbox.layout import SandboxLayout
 from kafka_medic.snapshot import ClusterSnapshot
 
-TOOLS_VERSION = "4.1.1"
-MVN_TIMEOUT_S = 900
 TOOL_TIMEOUT_S = 180
-_POM = f"""<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>io.kafka-medic</groupId>
-  <artifactId>kafka-tools-jars</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.kafka</groupId>
-      <artifactId>kafka-tools</artifactId>
-      <version>{TOOLS_VERSION}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
 
 
 def ensure_tools() -> Path:
-    """kafka-tools and its dependencies, downloaded once (a separate cache from the broker jars)."""
-    work = cache_root() / f"kafka-tools-{TOOLS_VERSION}"
-    libs = work / "libs"
-    marker = work / ".complete"
-    if marker.exists():
-        return libs
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "pom.xml").write_text(_POM)
-    if libs.exists():
-        shutil.rmtree(libs)
-    mvn = require_tool("mvn", "install Apache Maven to fetch org.apache.kafka:kafka-tools")
-    proc = subprocess.run(
-        [mvn, "-B", "-q", "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs}"],
-        cwd=work, capture_output=True, text=True, timeout=MVN_TIMEOUT_S, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise SystemExit(f"mvn failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-2000:]}")
-    marker.write_text(TOOLS_VERSION + "\n")
-    return libs
+    """kafka-tools and its dependencies, downloaded once (next to the broker jars)."""
+    return kafka_tools_libs()
 
 
 def kafka_generate(libs: Path, bootstrap: str, topics_json: dict[str, Any], broker_list: str) -> dict[str, Any]:

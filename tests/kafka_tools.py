@@ -15,26 +15,9 @@ import subprocess
 from pathlib import Path
 
 from kafka_medic.sandbox.cluster import Sandbox
-from kafka_medic.sandbox.jars import KAFKA_VERSION, cache_root, require_tool
+from kafka_medic.sandbox.jars import kafka_tools_libs, require_tool
 
 TOOL_TIMEOUT_S = 120
-MVN_TIMEOUT_S = 900
-_TOOLS_POM = f"""<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>io.kafka-medic</groupId>
-  <artifactId>kafka-tools-jars</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.kafka</groupId>
-      <artifactId>kafka-tools</artifactId>
-      <version>{KAFKA_VERSION}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
 THROTTLE_KEYS = (
     "leader.replication.throttled.rate",
     "follower.replication.throttled.rate",
@@ -45,18 +28,7 @@ THROTTLE_KEYS = (
 
 def tools_libs() -> Path:
     """kafka-tools and its dependencies (downloaded once, then cached)."""
-    work = cache_root() / f"kafka-tools-{KAFKA_VERSION}"
-    libs = work / "libs"
-    if (work / ".complete").exists():
-        return libs
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "pom.xml").write_text(_TOOLS_POM)
-    mvn = require_tool("mvn", "install Apache Maven to fetch org.apache.kafka:kafka-tools")
-    argv = [mvn, "-B", "-q", "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs}"]
-    proc = subprocess.run(argv, cwd=work, capture_output=True, text=True, timeout=MVN_TIMEOUT_S, check=False)
-    assert proc.returncode == 0, f"mvn failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-2000:]}"
-    (work / ".complete").write_text(KAFKA_VERSION + "\n")
-    return libs
+    return kafka_tools_libs()
 
 
 def _java(classpath: str, main: str, *args: str) -> str:

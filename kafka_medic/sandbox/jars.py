@@ -155,3 +155,40 @@ def ensure_jars(kafka_version: str = KAFKA_VERSION) -> KafkaJars:
         if not agent.exists():
             raise SandboxError(f"mvn reported success but {agent} is missing")
     return KafkaJars(libs_dir=libs, jmx_agent=agent)
+
+
+_TOOLS_POM = """<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>io.kafka-medic</groupId>
+  <artifactId>kafka-tools-jars</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka-tools</artifactId>
+      <version>{version}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+def kafka_tools_libs(kafka_version: str = KAFKA_VERSION) -> Path:
+    """``org.apache.kafka:kafka-tools`` and its dependencies (``kafka-reassign-partitions`` and the
+    like, which the broker jars lack), fetched once with Maven next to the broker jars. For tests
+    and benchmarks that want Kafka's own tools as a second opinion, run as argv."""
+    work = cache_root() / f"kafka-tools-{kafka_version}"
+    libs = work / "libs"
+    marker = work / ".complete"
+    if marker.exists():
+        return libs
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "pom.xml").write_text(_TOOLS_POM.format(version=kafka_version))
+    if libs.exists():
+        shutil.rmtree(libs)
+    _run_mvn(["dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs}"], work,
+             f"kafka-tools {kafka_version}")  # fmt: skip
+    marker.write_text(kafka_version + "\n")
+    return libs
