@@ -22,7 +22,7 @@ from blocks.load import load_cluster, replacer_can_restart
 from flows.remediate import dispatch
 from kafka_medic.decide import COSTED_REMEDIES, Remedy, decide, with_costs
 from kafka_medic.findings import Finding, Severity
-from kafka_medic.incidents import conditions, remediation_conditions
+from kafka_medic.incidents import conditions, ladder_conditions, remediation_conditions, worst
 from kafka_medic.judgment import worth_saving
 from kafka_medic.policy import Mode
 from kafka_medic.reports.health import (
@@ -31,6 +31,7 @@ from kafka_medic.reports.health import (
     judgment_record,
     table_records,
 )
+from kafka_medic.state import now_utc
 from tasks.collect import look_now
 from tasks.incidents import track_incidents
 from tasks.state import cluster_state
@@ -106,7 +107,10 @@ async def health_check(cluster: str, act: bool = False) -> HealthReport:
     # A dead broker is somebody else's to heal only when automation will act on it this cycle, or
     # the cluster is in maintenance (a human is already working on it).
     heals = look.in_maintenance or (act and block.policy.mode is Mode.AUTO)
-    current = conditions(ev.findings, automation_heals=heals) + remediation_conditions(dispatched)
+    ladder = await state.ladder() if dispatched else look.ladder  # attempts this cycle's dispatch made
+    current = conditions(ev.findings, automation_heals=heals) + worst(
+        [*remediation_conditions(dispatched), *ladder_conditions(ladder, block.policy, now_utc())]
+    )
     incidents = await track_incidents(block, current)
 
     serious = counts["warning"] + counts["critical"]

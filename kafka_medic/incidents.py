@@ -42,6 +42,8 @@ from enum import StrEnum
 from typing import Any
 
 from kafka_medic.findings import Action, Finding, Severity
+from kafka_medic.judgment import Attempt, Ladder, attempts_in_window, may_attempt
+from kafka_medic.policy import HealthPolicy
 from kafka_medic.rules.names import RuleName
 
 _VERSION = 1
@@ -241,6 +243,46 @@ def remediation_conditions(dispatched: Iterable[Mapping[str, Any]]) -> list[Cond
         c = Condition(f"remediation:{b}", rule, severity, summary, (int(b),), at_once=True)
         prev = out.get(c.key)
         if prev is None or (critical and prev.severity is not Severity.CRITICAL):
+            out[c.key] = c
+    return list(out.values())
+
+
+def ladder_conditions(ladder: Ladder, policy: HealthPolicy, now: datetime) -> list[Condition]:
+    """Conditions from the remediation attempts the ladder remembers: a broker whose attempts failed
+    since its last success, inside ``remediation_window_s``, is a condition every cycle until an
+    attempt succeeds or the window passes -- not only in the cycle that tried (seen: an incident
+    "resolved" 7 s after a failed restart because the next cycles had nothing to dispatch)."""
+    out: list[Condition] = []
+    for b, record in sorted(ladder.brokers.items()):
+        failed: list[Attempt] = []
+        for a in attempts_in_window(record, policy, now):  # the failures since the last success
+            failed = [] if a.ok else [*failed, a]
+        if not failed:
+            continue
+        _, why, gave_up = may_attempt(record, policy, now)
+        last = failed[-1]
+        what = last.action.replace("_", " ")
+        if gave_up:
+            summary = (
+                f"kafka-medic gave up on broker {b} ({what}): {why}. It will not try again until the window "
+                "has passed or an attempt succeeded; please look at the broker and its audit trail."
+            )
+            out.append(Condition(f"remediation:{b}", REMEDIATION_GAVE_UP, Severity.CRITICAL, summary, (int(b),),
+                                 at_once=True))  # fmt: skip
+        else:
+            summary = (f"{what} of broker {b} failed ({len(failed)} failed attempt(s), last at "
+                       f"{last.at.isoformat(timespec='seconds')}){': ' + why if why else ''}")  # fmt: skip
+            out.append(Condition(f"remediation:{b}", REMEDIATION_FAILING, Severity.WARNING, summary, (int(b),),
+                                 at_once=True))  # fmt: skip
+    return out
+
+
+def worst(conditions: Iterable[Condition]) -> list[Condition]:
+    """One condition per key, the most severe (the first of equals)."""
+    out: dict[str, Condition] = {}
+    for c in conditions:
+        prev = out.get(c.key)
+        if prev is None or (c.severity is Severity.CRITICAL and prev.severity is not Severity.CRITICAL):
             out[c.key] = c
     return list(out.values())
 

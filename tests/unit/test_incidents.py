@@ -157,3 +157,30 @@ def test_the_only_copy_on_a_down_broker_is_told_in_the_offline_page_and_a_stand_
     out = conditions([OFFLINE, sole, stood], automation_heals=True)
     assert [(c.key, c.brokers) for c in out] == [("offline", (5,))]
     assert "2 partitions offline" in out[0].summary and "come back with its disk" in out[0].summary
+
+
+def test_a_failed_remediation_stays_an_incident_until_an_attempt_succeeds_not_only_in_its_cycle() -> None:
+    from kafka_medic.incidents import ladder_conditions
+    from kafka_medic.judgment import Attempt, BrokerLadder, Ladder
+    from kafka_medic.policy import HealthPolicy
+
+    policy = HealthPolicy(remediation_backoff_s=60, remediation_max_attempts=2)
+    failed_once = Ladder({3: BrokerLadder(attempts=(Attempt(T0, "restart_broker", False),))})
+    inc, log = Incidents(), []
+    for i in range(4):  # four cycles after one failed restart, nothing dispatched in them
+        now = T0 + timedelta(seconds=10 * (i + 1))
+        inc, notes = step(inc, ladder_conditions(failed_once, policy, now), now, repeat_s=600, resolve_cycles=2)
+        log.append([(n.transition, n.incident.rule) for n in notes])
+    assert log == [[(Transition.OPENED, "remediation_failing")], [], [], []], "open while the failure stands"
+    second = Attempt(T0 + timedelta(seconds=70), "restart_broker", False)
+    twice = Ladder({3: BrokerLadder(attempts=(Attempt(T0, "restart_broker", False), second))})
+    now = T0 + timedelta(seconds=80)
+    inc, notes = step(inc, ladder_conditions(twice, policy, now), now, repeat_s=600, resolve_cycles=2)
+    assert [(n.transition, n.incident.rule, n.page) for n in notes] == [
+        (Transition.ESCALATED, "remediation_gave_up", True)
+    ]
+    healed = Ladder({3: BrokerLadder(attempts=(*twice.of(3).attempts, Attempt(now, "replace_broker", True)))})
+    for _ in range(2):
+        now += timedelta(seconds=10)
+        inc, notes = step(inc, ladder_conditions(healed, policy, now), now, repeat_s=600, resolve_cycles=2)
+    assert [(n.transition, n.incident.key) for n in notes] == [(Transition.RESOLVED, "remediation:3")]
