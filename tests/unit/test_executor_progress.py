@@ -166,3 +166,34 @@ def test_retry_condition_reads_the_failed_state() -> None:
 
     assert retry_on_transient(None, None, Failed(data=kerrors.KafkaTimeoutError()))
     assert not retry_on_transient(None, None, Failed(data=SafetyError("no")))
+
+
+class StaleReadOps:
+    """Cluster reads in a scripted order, the third from a broker that has not applied the revert yet."""
+
+    def __init__(self) -> None:
+        merged = [("t", 0, 2, (1, 2, 3, 4), (2, 3, 4), 2)]
+        self.reads = [
+            state(merged, [("t", 0, (1, 2, 3, 4), (1,), (4,))]),  # before the cancel
+            state([("t", 0, 2, (2, 3, 4), (2, 3, 4), 2)], []),  # reverted, in the merged order
+            state(merged, []),  # a lagging broker: still the merged list
+            state([("t", 0, 4, (4, 2, 3), (2, 3, 4), 2)], []),  # after our reorder
+        ]
+        self.altered: list[dict] = []
+
+    def state(self) -> ClusterState:
+        return self.reads.pop(0) if len(self.reads) > 1 else self.reads[0]
+
+    def alter_reassignments(self, targets: dict) -> dict:
+        self.altered.append(dict(targets))
+        return {}
+
+
+@pytest.mark.anyio
+async def test_cancel_restores_the_original_order_even_when_a_later_read_is_stale() -> None:
+    from kafka_medic.executor.cancel import cancel_reassignments
+
+    ops = StaleReadOps()
+    res = await cancel_reassignments(ops, [("t", 0)], poll_s=0.0, restore_order={("t", 0): (4, 2, 3)})  # type: ignore[arg-type]
+    assert ops.altered == [{("t", 0): None}, {("t", 0): [4, 2, 3]}]
+    assert res.reverted == ["t-0"] and res.reordered == ["t-0"] and res.order_changed == {}
