@@ -15,7 +15,7 @@ whether that is *evidence*, keeps a score per broker across cycles, and says whe
 * **a score**: +1 per cycle the broker is a suspect, -1 per clean cycle, counted only on a *new*
   observation (a snapshot taken after the last one counted: a replayed sample never counts);
 * **nobody is judged** while any broker is down or has just come back, while a reassignment runs,
-  or for ``degraded_settle_s`` after any of those or after a restart or replacement: in every
+  or for ``degraded_settle_s`` after any of those or after a rung or a restore of leaderships: in every
   failover the survivors' p99 spikes and ISRs shrink as collateral (measured on the sandbox: the
   bystanders of a killed broker showed 5-50x their peers' p99 for 10-40 s); a broker that is not
   fully in sync is catching up and is not judged either;
@@ -170,9 +170,12 @@ class BrokerLadder:
     time) simply because it leads nothing, and a restarted one is judged on a cold JVM, so "healthy
     after a rung" is not proof of recovery. If it degrades again on probation it climbs on from
     where it was -- restart after a demotion, replace after a restart, never the same rung again
-    -- and the next rung is due as soon as the relapse reaches ``demote_score`` (the evidence that
-    took the first rung), not after the score climbed anew to the next rung's own threshold: the
-    score it lost while demoted was lost to missing signals, not earned by recovery.
+    -- and the next rung is due as soon as the relapse reaches the score that took the rung it is
+    on (``demote_score`` after a demotion, ``restart_score`` after a restart), not after the score
+    climbed anew to the next rung's own threshold: the score it lost while demoted was lost to
+    missing signals, not earned by recovery. Giving the leaderships back moves leaders like a rung
+    does, so nobody is judged for ``degraded_settle_s`` after it either (:meth:`Ladder.last_rung_at`):
+    a freshly restarted JVM taking its leaders back is not a relapse.
 
     ``failed``: the highest rung was tried and did not heal the broker (a restart that did not bring
     it back healthy within its bound). The rung counts as taken -- a host that cannot run the broker
@@ -217,8 +220,8 @@ class BrokerLadder:
 
     @property
     def relapsing(self) -> bool:
-        """The next rung needs only ``demote_score`` of evidence: the broker is on probation, or the
-        rung it is on was tried and failed (see the class docstring)."""
+        """The next rung needs only the evidence that took the current one: the broker is on
+        probation, or the rung it is on was tried and failed (see the class docstring)."""
         return self.rung is not None and (self.failed or self.restored_at is not None)
 
     def restarted(self) -> bool:
@@ -241,7 +244,8 @@ class Ladder:
         return Ladder({k: v for k, v in brokers.items() if v.rung is not None or v.attempts})
 
     def last_rung_at(self) -> datetime | None:
-        times = [e.rung_at for e in self.brokers.values() if e.rung_at is not None]
+        """When a broker last took a rung or got its leaderships back (both disturb everyone's metrics)."""
+        times = [t for e in self.brokers.values() for t in (e.rung_at, e.restored_at) if t is not None]
         return max(times) if times else None
 
     def to_json(self) -> dict[str, Any]:
@@ -317,8 +321,8 @@ def worth_saving(old: Scores, new: Scores, policy: HealthPolicy, *, every_s: flo
 
 def pending_rung(record: BrokerLadder, policy: HealthPolicy, *, can_restart: bool = True) -> tuple[Rung, int] | None:
     """The next rung up from ``record`` (call on :meth:`BrokerLadder.current`) and the score it is
-    due at; None at the top. Its own threshold, or ``demote_score`` when the broker relapses on
-    probation or the rung it is on failed (:attr:`BrokerLadder.relapsing`).
+    due at; None at the top. Its own threshold, or -- when the broker relapses on probation or the
+    rung it is on failed (:attr:`BrokerLadder.relapsing`) -- the threshold of the rung it is on.
 
     Without a way to restart the broker (no replacer, or a script replacer without a restart
     command) the restart rung is passed over: demote, then replace."""
@@ -330,7 +334,9 @@ def pending_rung(record: BrokerLadder, policy: HealthPolicy, *, can_restart: boo
     taken = -1 if record.rung is None else RUNG_ORDER.index(record.rung)
     for i, rung in enumerate(RUNG_ORDER):
         if i > taken and (rung is not Rung.RESTART or can_restart):
-            at = min(thresholds[rung], policy.demote_score) if record.relapsing else thresholds[rung]
+            at = thresholds[rung]
+            if record.relapsing and record.rung is not None:
+                at = min(at, thresholds[record.rung])
             return rung, at
     return None
 

@@ -24,7 +24,8 @@ async def test_a_restart_that_ran_and_failed_is_remembered_as_the_restart_rung_t
     assert entry.rung is Rung.RESTART and entry.failed
     assert [(a.action, a.ok) for a in entry.attempts] == [("demote", True), ("restart_broker", False),
                                                           ("restart_broker", False)]  # fmt: skip
-    assert next_rung(entry, cluster.policy.demote_score, cluster.policy) is Rung.REPLACE
+    assert next_rung(entry, cluster.policy.restart_score, cluster.policy) is Rung.REPLACE
+    assert next_rung(entry, cluster.policy.restart_score - 1, cluster.policy) is None
     gate = attempt_gate(ladder, 3, cluster.policy)
     assert not gate.allowed and "backing off after 2 failed attempt(s)" in gate.why, "the back-off still holds"
     # leaderships given back: on probation, the episode (and its rung) kept

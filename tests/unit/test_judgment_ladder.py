@@ -87,7 +87,7 @@ def test_a_failed_restart_of_a_broker_that_is_not_slow_again_replaces_nothing() 
     for _ in range(3):
         j = c.cycle()
         assert j.verdicts[3].due is None
-    assert j.verdicts[3].next_at == "replace at 3 (its restart failed)"
+    assert j.verdicts[3].next_at == "replace at 6 (its restart failed)"
 
 
 def test_a_relapse_on_probation_after_a_restart_is_replaced_not_restarted_again() -> None:
@@ -106,7 +106,7 @@ def test_a_relapse_on_probation_after_a_restart_is_replaced_not_restarted_again(
     assert c.ladder.of(3).current(POLICY, c.now + timedelta(seconds=599)).rung is Rung.RESTART
     c.healthy(2)
     j = climb_to(c, Rung.REPLACE)
-    assert j.verdicts[3].score == POLICY.demote_score, "the relapse is the evidence, not a fresh climb to 9"
+    assert j.verdicts[3].score == POLICY.restart_score, "the evidence that took the restart, not a fresh climb to 9"
     # a quiet probation, and only that, ends the episode: the next one starts at the bottom
     c2 = Cluster(POLICY)
     c2.healthy(6)
@@ -139,6 +139,25 @@ def test_a_demoted_broker_whose_leader_signals_vanish_is_not_proof_of_recovery()
     assert j.verdicts[3].score == POLICY.demote_score
 
 
+def test_giving_leaderships_back_settles_the_cluster_like_a_rung() -> None:
+    # seen in bench_slow_broker --fault process: a restarted (healed) broker got its leaderships back
+    # and its first cycles as a leader again, on a loaded box, read as a relapse -> replaced
+    c = Cluster(HealthPolicy(degraded_settle_s=60, demote_score=3, restart_score=6, replace_score=9))
+    c.healthy(6)
+    take(c, 3, Rung.DEMOTE)
+    take(c, 3, Rung.RESTART)
+    c.healthy(6)  # the settle window after the restart
+    for _ in range(8):
+        j = c.cycle()
+    assert j.verdicts[3].recovered
+    restore(c, 3)
+    for _ in range(5):  # 50 s of a cold JVM taking its leaders back: nobody is judged
+        j = c.slow(3)
+        assert j.gate is not None and j.gate.startswith("settling") and j.verdicts[3].due is None
+    c.healthy(2)
+    assert climb_to(c, Rung.REPLACE).verdicts[3].score == 6
+
+
 # -- properties ----------------------------------------------------------------------------------------
 
 policies = st.tuples(st.integers(1, 20), st.integers(0, 20), st.integers(0, 20)).map(
@@ -158,7 +177,7 @@ records = st.builds(_record, st.sampled_from([None, *RUNG_ORDER]), st.booleans()
 
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(policies, records, st.integers(0, 100), st.booleans())
-def test_the_next_rung_is_always_the_one_above_and_a_relapse_needs_only_the_first_rungs_evidence(
+def test_the_next_rung_is_always_the_one_above_and_a_relapse_needs_only_the_evidence_of_the_last_one(
     policy: HealthPolicy, record: BrokerLadder, score: int, can_restart: bool
 ) -> None:
     due = next_rung(record, score, policy, can_restart=can_restart)
@@ -169,8 +188,10 @@ def test_the_next_rung_is_always_the_one_above_and_a_relapse_needs_only_the_firs
     if record.rung is Rung.RESTART:
         assert due in (None, Rung.REPLACE), "after a restart (healed or not) the next rung is a replacement"
     if above and (record.failed or record.restored_at is not None):
-        assert (due is above[0]) == (score >= policy.demote_score)
-        assert pending_rung(record, policy, can_restart=can_restart) == (above[0], policy.demote_score)
+        assert record.rung is not None
+        took = {Rung.DEMOTE: policy.demote_score, Rung.RESTART: policy.restart_score}[record.rung]
+        assert (due is above[0]) == (score >= took), "the evidence that took the rung it is on is enough"
+        assert pending_rung(record, policy, can_restart=can_restart) == (above[0], took)
     # more evidence never takes a due rung away
     if due is not None:
         assert next_rung(record, score + 1, policy, can_restart=can_restart) is due
