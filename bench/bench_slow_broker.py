@@ -17,8 +17,12 @@ The slow broker (3) is starved of CPU by a cgroup (:class:`kafka_medic.sandbox.f
   to each new process while its disk is the same) and only a replacement -- a fresh machine and
   disk in real life, a new ``directory.id`` here -- ends it, so the climb goes to the top.
 
-Prints the time from the fault to each rung (demote, restart, replace) and every action on another
-broker. Everything started here is stopped at the end.
+Prints the time from the fault to each rung (demote, restart, replace) -- first tried and first
+done: a restart of a host-bound fault is tried and fails --, every action on the slow broker as it
+happens, the ladder's record of it when that changes, and every action on another broker.
+``--watch-after S`` keeps the health checks running S seconds after the last rung expected (restart
+for ``process``, replace for ``host``) and reports any further rung on the slow broker (``process``:
+none should follow the restart). Everything started here is stopped at the end.
 """
 
 from __future__ import annotations
@@ -114,7 +118,9 @@ async def run(sb: Any, args: argparse.Namespace) -> None:
     await block.save("slow", overwrite=True)
     await ensure_cluster_limits("slow")
     producer = AckedProducer(sb.layout.bootstrap_servers, TOPIC, rate=args.rate, value_bytes=1024).start()
-    rungs: dict[str, float] = {}
+    rungs: dict[str, float] = {}  # remedy -> first done
+    tried: dict[str, float] = {}  # remedy -> first started (done or failed)
+    after: list[str] = []  # rungs on the slow broker after the last one expected (the --watch-after window)
     others: list[dict[str, Any]] = []
     fault: Any = None
     t0 = time.monotonic()
@@ -131,25 +137,44 @@ async def run(sb: Any, args: argparse.Namespace) -> None:
         pid = sb.pid_of(sb.layout.broker(SLOW))
         fault = (HostFault(sb, SLOW, args.cpu_share) if args.fault == "host"
                  else CpuStarvedBroker(pid, cpu_share=args.cpu_share)).start()  # fmt: skip
-        last = ""
+        last, last_step = "", ""
+        done_at: float | None = None
+        held = ("skipped", "backing off", "gave up", "cooling down", "busy", "already running")
         while time.monotonic() - t0 < args.max_minutes * 60:
             report = await health_check("slow", act=True)
+            now = time.monotonic() - t0
             for d in report.dispatched:
                 b, remedy, status = d.get("broker_id"), d.get("remedy"), d.get("status")
                 if b is None:
                     continue
                 if b != SLOW:
                     others.append(d)
-                elif status in ("completed", "restarted", "replaced") and remedy not in rungs:
-                    rungs[remedy] = time.monotonic() - t0
-                    print(f"  {rungs[remedy]:6.1f} s: {remedy} -> {status}", flush=True)
+                    continue
+                if status not in held:
+                    tried.setdefault(remedy, now)
+                    if done_at is not None and remedy != "restore_broker":
+                        after.append(f"{now:.0f} s {remedy} -> {status}")
+                    error = f" ({str(d.get('error'))[:160]})" if d.get("error") else ""
+                    print(f"  {now:6.1f} s: {remedy} -> {status}{error}", flush=True)
+                if status in ("completed", "restarted", "replaced") and remedy not in rungs:
+                    rungs[remedy] = now
             v = next((v for v in report.judgment.get("verdicts", []) if v["broker_id"] == SLOW), None)
             line = f"score {v['score']} {v.get('not_judged') or ''}" if v else "not shown"
+            if v and v.get("next_at"):
+                line += f" (next: {v['next_at']})"
             if line != last:
-                print(f"  {time.monotonic() - t0:6.1f} s: broker {SLOW} {line}", flush=True)
+                print(f"  {now:6.1f} s: broker {SLOW} {line}", flush=True)
                 last = line
-            done = "replace_broker" in rungs if args.fault == "host" else "restart_broker" in rungs
-            if done:
+            step = (await cluster_state("slow").ladder()).of(SLOW)
+            step_line = f"rung {step.rung.value if step.rung else None}{' (failed)' if step.failed else ''}" + (
+                " on probation" if step.restored_at else "")  # fmt: skip
+            if step_line != last_step:
+                print(f"  {now:6.1f} s: ladder: broker {SLOW} {step_line}", flush=True)
+                last_step = step_line
+            final = "replace_broker" if args.fault == "host" else "restart_broker"
+            if done_at is None and final in rungs:
+                done_at = time.monotonic()
+            if done_at is not None and time.monotonic() - done_at >= args.watch_after:
                 break
             await asyncio.sleep(args.interval)
     finally:
@@ -162,7 +187,10 @@ async def run(sb: Any, args: argparse.Namespace) -> None:
           f"default scores 5/15/30, settle {args.settle:g} s, {every}:")  # fmt: skip
     for rung in ("demote_broker", "restart_broker", "replace_broker"):
         shown = f"{rungs[rung]:.1f} s" if rung in rungs else "-"
-        print(f"  time to {rung.split('_')[0]:<8} {shown}")
+        first = f"{tried[rung]:.1f} s" if rung in tried else "-"
+        print(f"  time to {rung.split('_')[0]:<8} {shown:>9} done, first tried at {first}")
+    if args.watch_after:
+        print(f"  rungs on broker {SLOW} in the {args.watch_after:g} s after the last one expected: {after or 'none'}")
     print(f"  actions on other brokers: {len(others)} {others[:3]}")
     print(f"  messages: {stats.attempted} produced, {stats.acked} acked, {result.lost} acked lost")
 
@@ -175,6 +203,8 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=120.0, help="degraded_settle_s (default: the policy's 120)")
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--max-minutes", type=float, default=30.0)
+    ap.add_argument("--watch-after", type=float, default=0.0,
+                    help="keep watching this many seconds after the last rung expected (default 0)")  # fmt: skip
     ap.add_argument("--port-base", type=int, default=26090)
     args = ap.parse_args()
 

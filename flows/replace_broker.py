@@ -19,7 +19,8 @@ Order of operations, and why:
    judgment is taken again on a second look (``tasks.guard.SECOND_LOOK_GAP_S``) later; both must clear it
    (:func:`kafka_medic.heal.two_looks`), and the "started" audit record must be written first (an
    unwritable trail stands down).
-4. Optionally restart first, keeping its disk (:func:`kafka_medic.heal.restart_first`): when the
+4. Optionally restart first, keeping its disk (:func:`kafka_medic.heal.restart_first`) -- never for
+   the ladder's replacement of a degraded broker whose episode already took the restart rung --: when the
    replacer's view of the host (:meth:`Replacer.host_state`) says machine and disk are still there
    (or cannot tell), or the broker still answers (Orion's "maybe dead"); then re-check health and
    replace only if that did not help -- the failed restart is the second signal before a wipe.
@@ -61,6 +62,7 @@ from kafka_medic.heal import (
 from kafka_medic.judgment import Rung
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceFailed, ReplaceStatus, outcome_markdown
 from kafka_medic.rules import Evaluation
+from kafka_medic.state import now_utc
 from tasks.guard import guard, stop_if_needed
 from tasks.ladder import record_attempt
 from tasks.locks import cluster_lock
@@ -176,6 +178,10 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
             restart, why_restart = restart_first(
                 row, host_state, supports_restart=run.replacer.supports_restart, restarted_recently=recently
             )
+            # The ladder's replacement comes after its restart rung (or the restart failed): restarting
+            # first once more would be that rung again, whatever the cooldown says (it may be 0).
+            if restart and rung and (await state.ladder()).of(b).current(block.policy, now_utc()).restarted():
+                restart, why_restart = False, "the ladder already restarted it in this episode and it still degrades"
             run.notes.update(host=host_state.to_record(), restart_first=why_restart)
         if params.dry_run:
             plan = await asyncio.to_thread(run.replacer.plan, b, host)

@@ -8,7 +8,9 @@ refuses when taking the broker offline for a moment would take a partition offli
 ISR, then restart -> registered -> back in sync -> its preferred leaderships given back, every
 step audited. Automation sets ``automation``: the fresh judgment must still say the restart is due.
 Busy, skipped and refused complete with that status; a restart that did not bring the broker back
-fails the run (and counts as a failed attempt: automation backs off, then pages).
+fails the run (and counts as a failed attempt: automation backs off, then pages). For automation
+that failed restart is still the restart *rung taken*: the ladder's next rung for the broker is a
+replacement (a host that cannot run the broker is replaced, not restarted again and again).
 """
 
 from __future__ import annotations
@@ -110,8 +112,10 @@ async def restart_broker(cluster: str, params: RestartBrokerParams) -> ReplaceBr
         except Exception as exc:  # anything unexpected after the restart may have begun
             await audit(AuditStatus.FAILED, f"restart of broker {b} failed: {type(exc).__name__}: {exc}")
             fixed = None
+        # The rung was tried once the restart began (its "started" record): healed or not, it is taken.
+        began = any(r.get("status") == AuditStatus.STARTED.value for r in audit.records)
         await record_attempt(block, b, RESTART_ACTION, fixed is not None,
-                             rung=Rung.RESTART if params.automation else None)  # fmt: skip
+                             rung=Rung.RESTART if params.automation and began else None)  # fmt: skip
         if fixed is None:
             raise ActionFailed(
                 f"restarting broker {b} did not bring it back healthy within {params.restart_check_s:.0f}s"

@@ -11,7 +11,8 @@ Policy, in the order an experienced on-call would apply it:
   demote (leadership away; needs nothing but Kafka), restart (needs a replacer that can restart),
   replace (needs a replacer). A rung kafka-medic cannot take is reported, not acted on. A failed
   disk is replaced at once (hard evidence, not a metric sample).
-- A broker whose episode is over gets its leaderships back (the undo of its demotion).
+- A broker healthy again (score 0) gets its leaderships back (the undo of its demotion); its
+  episode goes on, on probation (:class:`kafka_medic.judgment.BrokerLadder`).
 - At most one broker action per cycle, dead before degraded: the cluster's locks and cooldowns
   make the rest wait anyway, and one decision per cycle keeps the audit trail readable.
 
@@ -38,7 +39,7 @@ class Remedy(StrEnum):
     REPLACE_BROKER = "replace_broker"
     RESTART_BROKER = "restart_broker"
     DEMOTE_BROKER = "demote_broker"
-    RESTORE_BROKER = "restore_broker"  # undo a demotion: the episode is over
+    RESTORE_BROKER = "restore_broker"  # undo a demotion: healthy again (the episode goes on, on probation)
     REASSIGN_AWAY = "reassign_away"
     PAGE = "page"
     REPORT = "report"

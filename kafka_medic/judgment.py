@@ -15,7 +15,7 @@ whether that is *evidence*, keeps a score per broker across cycles, and says whe
 * **a score**: +1 per cycle the broker is a suspect, -1 per clean cycle, counted only on a *new*
   observation (a snapshot taken after the last one counted: a replayed sample never counts);
 * **nobody is judged** while any broker is down or has just come back, while a reassignment runs,
-  or for ``degraded_settle_s`` after any of those or after a restart or replacement: in every
+  or for ``degraded_settle_s`` after any of those or after a rung or a restore of leaderships: in every
   failover the survivors' p99 spikes and ISRs shrink as collateral (measured on the sandbox: the
   bystanders of a killed broker showed 5-50x their peers' p99 for 10-40 s); a broker that is not
   fully in sync is catching up and is not judged either;
@@ -23,8 +23,10 @@ whether that is *evidence*, keeps a score per broker across cycles, and says whe
   takes the broker out of every producer's path); at ``restart_score`` it is restarted with its
   disk; at ``replace_score`` it gets a fresh machine/disk. Each rung only after the one before it
   was taken, and never while the broker's dead-broker grace period runs: that would bypass it.
-  Back at score 0 it gets its leaderships back, on probation (:class:`BrokerLadder`): degrading
-  again within ``ladder_reset_s`` continues the climb instead of demoting it again;
+  A restart that did not bring the broker back healthy is a rung *taken* (and failed): the next
+  one is a replacement, not another restart. Back at score 0 it gets its leaderships back, on
+  probation (:class:`BrokerLadder`): degrading again within ``ladder_reset_s`` continues the climb
+  (from a demotion to a restart, from a restart to a replacement) instead of starting it again;
 * **mass degradation**: more suspects at once than the mass-failure cutoffs is the environment
   (network, clients, a config push), not hardware: automation stands down and a human is paged;
 * **failure handling**: a failed or refused remediation of a broker backs off (``remediation_backoff_s``,
@@ -158,18 +160,33 @@ class Scores:
 class BrokerLadder:
     """Where one broker stands on the ladder, and the remediation attempts on it.
 
-    An episode: rungs taken one after the other; when the broker looks healthy again its
-    leaderships are given back (``restored_at``) but the rung is *kept* for ``ladder_reset_s``
-    (probation): a demoted broker stops showing leader-only symptoms simply because it leads
-    nothing, so "healthy after a demotion" is not proof. If it degrades again on probation it
-    climbs on from where it was (restart next, not another demotion); after a quiet
-    ``ladder_reset_s`` the episode is over and the next one starts at the bottom.
+    An episode: rungs taken one after the other. It starts with the first rung and lasts while the
+    broker is degraded or on a rung, then for ``ladder_reset_s`` (default 1 h) of probation after
+    its leaderships were given back (``restored_at``); giving them back does *not* end it. Only a
+    probation that runs its full ``ladder_reset_s`` ends it (:meth:`current`), and the next episode
+    starts at the bottom again.
+
+    Why probation: a demoted broker stops showing leader-only symptoms (produce p99, request queue
+    time) simply because it leads nothing, and a restarted one is judged on a cold JVM, so "healthy
+    after a rung" is not proof of recovery. If it degrades again on probation it climbs on from
+    where it was -- restart after a demotion, replace after a restart, never the same rung again
+    -- and the next rung is due as soon as the relapse reaches the score that took the rung it is
+    on (``demote_score`` after a demotion, ``restart_score`` after a restart), not after the score
+    climbed anew to the next rung's own threshold: the score it lost while demoted was lost to
+    missing signals, not earned by recovery. Giving the leaderships back moves leaders like a rung
+    does, so nobody is judged for ``degraded_settle_s`` after it either (:meth:`Ladder.last_rung_at`):
+    a freshly restarted JVM taking its leaders back is not a relapse.
+
+    ``failed``: the highest rung was tried and did not heal the broker (a restart that did not bring
+    it back healthy within its bound). The rung counts as taken -- a host that cannot run the broker
+    is not restarted again -- and the next rung is due on the same terms as a relapse.
     """
 
     rung: Rung | None = None  # the highest rung taken in the current episode
     rung_at: datetime | None = None
     attempts: tuple[Attempt, ...] = ()
     restored_at: datetime | None = None  # leaderships given back (on probation since)
+    failed: bool = False  # the rung was tried but did not bring the broker back healthy
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -177,6 +194,8 @@ class BrokerLadder:
             out["r"] = [self.rung.value, self.rung_at.isoformat(timespec="seconds") if self.rung_at else None]
         if self.restored_at is not None:
             out["x"] = self.restored_at.isoformat(timespec="seconds")
+        if self.failed:
+            out["f"] = True
         if self.attempts:
             out["a"] = [a.to_json() for a in self.attempts]
         return out
@@ -189,7 +208,7 @@ class BrokerLadder:
             rung_at = datetime.fromisoformat(raw["r"][1]) if raw["r"][1] else None
         return cls(
             rung=rung, rung_at=rung_at, attempts=tuple(Attempt.from_json(a) for a in raw.get("a", [])),
-            restored_at=datetime.fromisoformat(raw["x"]) if raw.get("x") else None,
+            restored_at=datetime.fromisoformat(raw["x"]) if raw.get("x") else None, failed=bool(raw.get("f")),
         )  # fmt: skip
 
     def current(self, policy: HealthPolicy, now: datetime) -> BrokerLadder:
@@ -198,6 +217,17 @@ class BrokerLadder:
         if self.restored_at is not None and (now - self.restored_at).total_seconds() >= policy.ladder_reset_s:
             return BrokerLadder(attempts=self.attempts)
         return self
+
+    @property
+    def relapsing(self) -> bool:
+        """The next rung needs only the evidence that took the current one: the broker is on
+        probation, or the rung it is on was tried and failed (see the class docstring)."""
+        return self.rung is not None and (self.failed or self.restored_at is not None)
+
+    def restarted(self) -> bool:
+        """This episode already restarted the broker (successfully or not): a replacement due now
+        must not restart it first once more (call on :meth:`current`)."""
+        return self.rung in (Rung.RESTART, Rung.REPLACE)
 
 
 @dataclass(frozen=True)
@@ -214,7 +244,8 @@ class Ladder:
         return Ladder({k: v for k, v in brokers.items() if v.rung is not None or v.attempts})
 
     def last_rung_at(self) -> datetime | None:
-        times = [e.rung_at for e in self.brokers.values() if e.rung_at is not None]
+        """When a broker last took a rung or got its leaderships back (both disturb everyone's metrics)."""
+        times = [t for e in self.brokers.values() for t in (e.rung_at, e.restored_at) if t is not None]
         return max(times) if times else None
 
     def to_json(self) -> dict[str, Any]:
@@ -244,12 +275,13 @@ class Verdict:
     not_judged: str | None = None  # why this broker was not judged this cycle
     due: Rung | None = None  # the rung to take now
     recovered: bool = False  # healthy again: give its leaderships back (the rung is kept on probation)
+    next_at: str | None = None  # the next rung up and the score it is due at ("restart at 5 (relapse)")
 
     def to_record(self) -> dict[str, Any]:
         return {
             "broker_id": self.broker_id, "score": self.score, "suspect": self.suspect, "counted": self.counted,
             "not_judged": self.not_judged, "due": self.due.value if self.due else None, "recovered": self.recovered,
-            "evidence": list(self.evidence),
+            "next_at": self.next_at, "evidence": list(self.evidence),
         }  # fmt: skip
 
 
@@ -287,8 +319,10 @@ def worth_saving(old: Scores, new: Scores, policy: HealthPolicy, *, every_s: flo
 # -- the ladder and failure handling -----------------------------------------------------------------
 
 
-def next_rung(record: BrokerLadder, score: int, policy: HealthPolicy, *, can_restart: bool = True) -> Rung | None:
-    """The rung due at ``score`` given the rungs already taken (each only after the one before).
+def pending_rung(record: BrokerLadder, policy: HealthPolicy, *, can_restart: bool = True) -> tuple[Rung, int] | None:
+    """The next rung up from ``record`` (call on :meth:`BrokerLadder.current`) and the score it is
+    due at; None at the top. Its own threshold, or -- when the broker relapses on probation or the
+    rung it is on failed (:attr:`BrokerLadder.relapsing`) -- the threshold of the rung it is on.
 
     Without a way to restart the broker (no replacer, or a script replacer without a restart
     command) the restart rung is passed over: demote, then replace."""
@@ -300,8 +334,18 @@ def next_rung(record: BrokerLadder, score: int, policy: HealthPolicy, *, can_res
     taken = -1 if record.rung is None else RUNG_ORDER.index(record.rung)
     for i, rung in enumerate(RUNG_ORDER):
         if i > taken and (rung is not Rung.RESTART or can_restart):
-            return rung if score >= thresholds[rung] else None
+            at = thresholds[rung]
+            if record.relapsing and record.rung is not None:
+                at = min(at, thresholds[record.rung])
+            return rung, at
     return None
+
+
+def next_rung(record: BrokerLadder, score: int, policy: HealthPolicy, *, can_restart: bool = True) -> Rung | None:
+    """The rung due at ``score`` given the rungs already taken (each only after the one before;
+    :func:`pending_rung` says at which score)."""
+    pending = pending_rung(record, policy, can_restart=can_restart)
+    return pending[0] if pending is not None and score >= pending[1] else None
 
 
 def attempts_in_window(record: BrokerLadder, policy: HealthPolicy, now: datetime) -> list[Attempt]:
@@ -336,9 +380,11 @@ def with_attempt(record: BrokerLadder, attempt: Attempt, policy: HealthPolicy) -
     return replace(record, attempts=(*kept, attempt))
 
 
-def with_rung(record: BrokerLadder, rung: Rung | None, at: datetime | None) -> BrokerLadder:
-    """``record`` after ``rung`` was taken and verified (None: the episode is over)."""
-    return replace(record, rung=rung, rung_at=at, restored_at=None)
+def with_rung(record: BrokerLadder, rung: Rung | None, at: datetime | None, *, ok: bool = True) -> BrokerLadder:
+    """``record`` after ``rung`` was taken and verified (None: the episode is over); ``ok=False``:
+    it was tried and did not heal the broker (a restart that did not bring it back healthy): it
+    still counts as taken, and the next rung is due on a relapse's terms."""
+    return replace(record, rung=rung, rung_at=at, restored_at=None, failed=rung is not None and not ok)
 
 
 def with_restored(record: BrokerLadder, at: datetime) -> BrokerLadder:
@@ -471,7 +517,8 @@ def judge(
         if any(s.get("signal") == "ec2_scheduled_event" for s in evidence) and step.rung is not Rung.REPLACE:
             due = Rung.REPLACE  # the hardware is going away: replace on our schedule, not theirs
         healthy_again = score == 0 and step.rung is not None and step.restored_at is None
-        verdicts[bid] = Verdict(bid, score, suspect, True, evidence, None, due, healthy_again)
+        verdicts[bid] = Verdict(bid, score, suspect, True, evidence, None, due, healthy_again,
+                                _next_at(step, policy, can_restart))  # fmt: skip
 
     new_scores = Scores(
         observed_at=snapshot.taken_at if fresh else scores.observed_at,
@@ -482,6 +529,18 @@ def judge(
     out += _mass_degradation(verdicts, len(rows), policy)
     out += [_recovered(v, ladder.of(v.broker_id)) for v in verdicts.values() if v.recovered]
     return Judgment(new_scores, verdicts, gate, out)
+
+
+def _next_at(step: BrokerLadder, policy: HealthPolicy, can_restart: bool) -> str | None:
+    pending = pending_rung(step, policy, can_restart=can_restart)
+    if pending is None:
+        return None
+    why = ""
+    if step.failed and step.rung is not None:
+        why = f" (its {step.rung.value} failed)"
+    elif step.relapsing:
+        why = " (relapse on probation)"
+    return f"{pending[0].value} at {pending[1]}{why}"
 
 
 def _recovered(v: Verdict, step: BrokerLadder) -> Finding:
@@ -533,8 +592,7 @@ def _degraded_findings(
         elif v.due is not None:
             note = f"score {v.score}: {v.due.value} it"
         else:
-            note = f"score {v.score} (demote at {policy.demote_score}, restart at {policy.restart_score}, " \
-                   f"replace at {policy.replace_score})"  # fmt: skip
+            note = f"score {v.score} ({v.next_at or 'no rung left to climb'})"
         action = RUNG_ACTION[v.due] if v.due is not None else Action.NONE
         severity = Severity.WARNING if v.suspect and not v.not_judged else Severity.INFO
         out.append(

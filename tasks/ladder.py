@@ -34,6 +34,11 @@ async def record_attempt(
 ) -> None:  # fmt: skip
     """Remember one attempt on ``broker_id`` (and the rung it took, or that its leaderships are back).
 
+    A ``rung`` is remembered whether or not the attempt healed the broker: a caller passes it only
+    for a rung that was actually *tried* (a restart that ran but did not bring the broker back
+    healthy counts as taken and failed, so the next rung is a replacement, not another restart);
+    refusals and stand-downs, which touched nothing, pass no rung.
+
     Never raises: the attempt happened whether or not it could be remembered (a lost record only
     means one more try later, which the cooldowns and locks still bound)."""
     state = cluster_state(cluster.name)
@@ -41,8 +46,8 @@ async def record_attempt(
         ladder = await state.ladder()
         now = now_utc()
         entry = with_attempt(ladder.of(broker_id), Attempt(now, action, ok), cluster.policy)
-        if ok and rung is not None:
-            entry = with_rung(entry, rung, now)
+        if rung is not None:
+            entry = with_rung(entry, rung, now, ok=ok)
         if ok and restored:
             entry = with_restored(entry, now)
         await state.save_ladder(ladder.with_broker(broker_id, entry))

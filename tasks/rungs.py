@@ -154,7 +154,8 @@ async def restart_rung(run: HealRun, host: str, *, why: str = "") -> str | None:
     "Healed" means: registered again, its replicas back in sync, and no liveness or disk finding
     about it. Latency/idle outliers are NOT judged here: a JVM that just started is cold and slow
     for a while. If it stays degraded, a later health check decides again, and because this
-    restart is remembered (``restart_action``) the next attempt replaces instead of restarting.
+    restart is remembered -- the ladder's restart rung, taken whether it healed the broker or not,
+    and ``restart_action``'s cooldown when it did -- the next attempt replaces instead of restarting.
     """
     b, audit = run.broker_id, run.audit
     run.held()
