@@ -19,6 +19,7 @@ from kafka_medic.monitor.cluster_reads import describe_partitions, not_fully_rep
 from kafka_medic.monitor.listener_probe import ListenerState, probe_listeners
 from kafka_medic.sandbox.cluster import Sandbox
 from kafka_medic.sandbox.layout import SandboxLayout
+from tests.topics import drop_left_over, drop_topics
 from tests.waiting import wait_until
 
 os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
@@ -84,6 +85,7 @@ def repair(sb: Sandbox, timeout_s: float = 120.0) -> None:
         timeout_s=timeout_s,
         what="every partition back to full ISR",
     )
+    drop_left_over(sb)  # topics earlier teardowns could not delete while a broker was down
     # Auto leader rebalance is off in the sandbox (leader balance is kafka-medic's job), so after a
     # kill leadership stays skewed: put preferred leaders back so each test starts balanced.
     parts = describe_partitions(admin)
@@ -142,12 +144,7 @@ def topic_factory(sandbox: Sandbox):
         return name
 
     yield make
-    if created:
-        try:
-            for f in admin.delete_topics(created, request_timeout=15).values():
-                f.result(timeout=20)
-        except Exception:  # a test that left the cluster broken must not mask its own failure
-            pass
+    drop_topics(sandbox, created)  # never fails: a test that left the cluster broken must not mask its own failure
 
 
 @pytest.fixture(scope="session")

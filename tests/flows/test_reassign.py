@@ -6,7 +6,6 @@ Sandbox: 6 brokers, racks az-a (1, 4), az-b (2, 5), az-c (3, 6); RF 3, min ISR 2
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
 import uuid
@@ -50,6 +49,7 @@ from kafka_medic.sandbox.layout import rack_name
 from kafka_medic.snapshot import ClusterSnapshot
 from tasks.locks import cluster_lock, ensure_cluster_limits
 from tasks.state import journal_store
+from tests.topics import drop_topics
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
@@ -155,11 +155,7 @@ def racks(reps: tuple[int, ...]) -> set[str]:
 def cleanup_topics(sandbox: Sandbox) -> Iterator[list[str]]:
     made: list[str] = []
     yield made
-    if made:
-        admin = sandbox.admin()
-        for f in admin.delete_topics(made, request_timeout=15).values():
-            with contextlib.suppress(Exception):
-                f.result(timeout=20)
+    drop_topics(sandbox, made)
 
 
 # -- tests -----------------------------------------------------------------------------------------------

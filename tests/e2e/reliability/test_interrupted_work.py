@@ -22,7 +22,6 @@ placement; the throttles are small enough that the moves are still running when 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -47,6 +46,7 @@ from tests.e2e.reliability.test_orchestrator_killed import reassigning
 from tests.flows.test_reassign import audit_of, create_topic, journal_value, replica_map, throttles_now
 from tests.flows.test_replace_broker import active_slots, poll
 from tests.kafka_tools import reassignments_listed, throttle_configs
+from tests.topics import drop_topics
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
@@ -201,8 +201,7 @@ async def test_a_broker_dying_mid_drain_hands_the_cluster_back_to_healing(health
         f"rerun after the heal completed in {rerun_s:.0f} s, no throttle left (kafka-configs) and no "
         "reassignment (--list)"
     )
-    with contextlib.suppress(Exception):
-        sb.admin().delete_topics([topic], request_timeout=15)[topic].result(timeout=20)
+    drop_topics(sb, [topic])
 
 
 def fill_one(sb: Sandbox, topic: str, partition: int, mb: float) -> None:
@@ -314,8 +313,7 @@ async def test_the_cli_interrupted_mid_drain_leaves_nothing_behind(
         f"13.3b (CLI drain {sig.name} mid-move): exit 130 after {stopped_s:.1f} s, {len(in_flight)} move(s) "
         "cancelled, no throttle (kafka-configs) or reassignment (--list) left, undo kept, audit closed"
     )
-    with contextlib.suppress(Exception):
-        sb.admin().delete_topics([topic], request_timeout=15)[topic].result(timeout=20)
+    drop_topics(sb, [topic])
 
 
 # -- 3. the health check reports what nobody owns -----------------------------------------------------------
@@ -382,5 +380,4 @@ async def test_the_health_check_reports_throttles_and_reassignments_nobody_owns(
     scenarios.report(
         "13.3c (leftovers nobody owns): leftover_throttles and unowned_reassignment found; quiet under the lock"
     )
-    with contextlib.suppress(Exception):
-        sb.admin().delete_topics([topic], request_timeout=15)[topic].result(timeout=20)
+    drop_topics(sb, [topic])

@@ -40,6 +40,7 @@ from tests.e2e.reliability.conftest import RealPrefect
 from tests.flows.test_reassign import audit_of, create_topic, fill, journal_value, replica_map, save_cluster
 from tests.flows.test_remediate import full_isr, scenario_line
 from tests.flows.test_replace_broker import active_slots, poll
+from tests.topics import drop_topics
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio]
@@ -86,12 +87,10 @@ async def test_orchestrator_killed_mid_reassignment_is_adopted_not_duplicated(
 ) -> None:
     sb = healthy_sandbox
     topic = create_topic(sb, ASSIGNMENT, prefix="kill")
-    admin = sb.admin()
     try:
         await scenario(sb, topic, real_prefect.api_url, tmp_path / "orchestrator.log")
     finally:
-        with contextlib.suppress(Exception):
-            admin.delete_topics([topic], request_timeout=15)[topic].result(timeout=20)
+        drop_topics(sb, [topic])
 
 
 async def scenario(sb: Sandbox, topic: str, api_url: str, log_path: Path) -> None:
