@@ -332,7 +332,10 @@ async def test_the_health_check_reports_throttles_and_reassignments_nobody_owns(
 
     sb = healthy_sandbox
     topic = create_topic(sb, [[4, 2, 3]], prefix="left")
-    fill_one(sb, topic, 0, 2.0)
+    # Kafka's follower quota lets one 1 MB fetch through per quota window (11 s) whatever the rate:
+    # ~90 kB/s, not 10 kB/s. 2 MB finished in ~22 s, before a loaded machine's looks saw it (CI);
+    # 24 MB keeps the move running for minutes.
+    fill_one(sb, topic, 0, 24.0)
     name = await save_cluster(sb)
     block = await load_cluster(name)
     set_configs(sb, "broker", "1", {FOLLOWER_RATE: "10000"})
