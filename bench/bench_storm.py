@@ -100,10 +100,12 @@ def _observe(t: Tally, report: Any, expected: set[int], grace_ends: float | None
 
 
 def _p99_ratio(report: Any) -> float:
-    """The largest alive broker's produce p99 over the peer median in this report's health table."""
+    """The largest alive broker's produce p99 (its own time, or the total where remote time is not
+    scraped) over the peer median in this report's health table."""
     rows = [r for r in report.findings if r["rule"] == "degraded_broker"]
+    names = ("produce_local_p99_ms", "produce_p99_ms")
     ratios = [float(s.get("value", 0)) / float(s.get("peer_median") or 1) for r in rows
-              for s in r["evidence"].get("signals", []) if s.get("signal") == "produce_p99_ms"]  # fmt: skip
+              for s in r["evidence"].get("signals", []) if s.get("signal") in names]  # fmt: skip
     return max(ratios, default=0.0)
 
 

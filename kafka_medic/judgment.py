@@ -51,11 +51,16 @@ import numpy as np
 from kafka_medic.findings import Action, Finding, Severity
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.rules.brokers import exceeds_cutoffs
+from kafka_medic.rules.degraded import PRODUCE_LOCAL, produce_local_p99
 from kafka_medic.rules.names import RuleName
 from kafka_medic.snapshot import ClusterSnapshot
 
 #: Metric signals judged against the broker's own history: column -> which direction is bad.
+#: ``produce_local_p99_ms`` is derived (total minus remote produce p99, see
+#: :mod:`kafka_medic.rules.degraded`): the rule names it when remote time is scraped, and the total
+#: ``produce_p99_ms`` when it is not; each has its own baseline, learnt from what was there.
 HISTORY_SIGNALS: dict[str, str] = {
+    PRODUCE_LOCAL: "high",
     "produce_p99_ms": "high",
     "produce_queue_p99_ms": "high",
     "request_handler_idle": "low",
@@ -166,8 +171,8 @@ class BrokerLadder:
     probation that runs its full ``ladder_reset_s`` ends it (:meth:`current`), and the next episode
     starts at the bottom again.
 
-    Why probation: a demoted broker stops showing leader-only symptoms (produce p99, request queue
-    time) simply because it leads nothing, and a restarted one is judged on a cold JVM, so "healthy
+    Why probation: a demoted broker stops showing leader-only symptoms (its own produce p99, request
+    queue time) simply because it leads nothing, and a restarted one is judged on a cold JVM, so "healthy
     after a rung" is not proof of recovery. If it degrades again on probation it climbs on from
     where it was -- restart after a demotion, replace after a restart, never the same rung again
     -- and the next rung is due as soon as the relapse reaches the score that took the rung it is
@@ -396,6 +401,9 @@ def with_restored(record: BrokerLadder, at: datetime) -> BrokerLadder:
 
 
 def _value(snapshot_row: Mapping[str, Any], column: str) -> float:
+    if column == PRODUCE_LOCAL:
+        total, remote = _value(snapshot_row, "produce_p99_ms"), _value(snapshot_row, "produce_remote_p99_ms")
+        return float(produce_local_p99(total, remote))
     try:
         v = float(snapshot_row.get(column, math.nan))
     except (TypeError, ValueError):

@@ -71,6 +71,7 @@ BROKER_METRIC_COLUMNS: tuple[str, ...] = (
     "isr_expands_per_sec",
     "produce_p99_ms",
     "produce_queue_p99_ms",  # time a produce request waits for a handler thread: this broker's own slowness
+    "produce_remote_p99_ms",  # time a produce waits for the followers (acks=all): theirs, not this broker's
     "fetch_consumer_p99_ms",
     "fetch_follower_p99_ms",
 )

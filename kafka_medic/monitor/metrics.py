@@ -33,6 +33,7 @@ BROKER_METRICS: dict[str, tuple[str, dict[str, str]]] = {
     "isr_expands_per_sec": ("kafka_server_replicamanager_isrexpandspersec_oneminuterate", {}),
     "produce_p99_ms": ("kafka_network_requestmetrics_totaltimems_99thpercentile", {"request": "Produce"}),
     "produce_queue_p99_ms": ("kafka_network_requestmetrics_requestqueuetimems_99thpercentile", {"request": "Produce"}),
+    "produce_remote_p99_ms": ("kafka_network_requestmetrics_remotetimems_99thpercentile", {"request": "Produce"}),
     "fetch_consumer_p99_ms": ("kafka_network_requestmetrics_totaltimems_99thpercentile", {"request": "FetchConsumer"}),
     "fetch_follower_p99_ms": ("kafka_network_requestmetrics_totaltimems_99thpercentile", {"request": "FetchFollower"}),
 }

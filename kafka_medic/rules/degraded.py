@@ -3,11 +3,25 @@
 Kafka keeps a slow broker in the cluster (it is neither fenced nor dead), and one slow broker
 slows every producer with acks=all whose partitions it follows. The signals:
 
-* peer outliers on request-handler / network-processor idle and produce/fetch p99 latency. A
+* peer outliers on request-handler / network-processor idle and the broker's *own* produce p99
+  latency and produce queue time (fetch latency is no signal: see ``PEER_METRICS``). A
   broker is compared with the median of the *other* alive brokers: including itself would pull
   the median towards the outlier and, in small clusters, hide it. A cluster-wide slowdown (load
   spike) moves the median too and flags nobody, which is the point: replacing brokers does not fix
   load. Each peer rule also has an absolute floor so a 2 ms vs 0.3 ms p99 never counts.
+* a broker's own produce time is its produce ``TotalTimeMs`` p99 minus its ``RemoteTimeMs`` p99
+  (``produce_local_p99_ms``). With acks=all a leader answers a produce only once every in-sync
+  follower has fetched it, and Kafka's RequestMetrics books that wait as the request's *remote*
+  time: a slow follower raises the total of every leader it follows, not its own. Measured on a
+  real-broker bench: broker 3's host duty-cycled with SIGSTOP, and broker 1 -- healthy, leading
+  partitions broker 3 follows -- was the one scored and demoted on total p99. Cruise Control's
+  SlowBrokerFinder likewise avoids raw produce latency: it judges the broker's log flush time
+  (p99.9) per byte in, which no follower can inflate. A difference of two p99s is not the p99 of
+  the difference: an approximation (clamped at 0), enough for a 5x-over-peers outlier. When
+  ``produce_remote_p99_ms`` is unknown for any broker compared (an exporter config from before
+  RemoteTimeMs was scraped, or not yet rolled out everywhere), the rule compares total p99
+  (``produce_p99_ms``) for all of them as it always did: peers are compared on one measure, and
+  nothing that worked before stops working -- bystander leaders included, as before.
 * ISR shrinks per second above an absolute rate — skipped while any broker is down or has just
   come back, because then every leader shrinks/expands ISRs as collateral, not as a symptom.
 * EC2 status checks "impaired" and scheduled retirement/stop/reboot events (AWS is telling us the
@@ -47,12 +61,16 @@ EC2_REPLACEMENT_EVENT_CODES: frozenset[str] = frozenset(
 #: also rises on every leader whose follower is slow (acks=all waits for it), so with RF 3 a slow
 #: broker raises nearly every peer's total p99 and is no outlier there; the time a request waits
 #: for one of the broker's own handler threads rises on that broker alone.
+#: ``produce_p99_ms`` stands for the broker's own produce time, ``produce_local_p99_ms`` (total
+#: minus remote, see :func:`produce_local_p99`), and for the total only where remote is unknown.
 PEER_METRICS: tuple[tuple[str, Literal["low", "high"]], ...] = (
     ("request_handler_idle", "low"),
     ("network_processor_idle", "low"),
     ("produce_p99_ms", "high"),
     ("produce_queue_p99_ms", "high"),
 )
+#: The signal name of the broker's own produce p99 (total minus the wait for followers).
+PRODUCE_LOCAL = "produce_local_p99_ms"
 
 Signal = dict[str, Any]
 
@@ -81,6 +99,31 @@ def leave_one_out_median(values: np.ndarray) -> np.ndarray:
     return (kth_remaining(m // 2 - 1) + kth_remaining(m // 2)) / 2.0
 
 
+def produce_local_p99(total: Any, remote: Any) -> np.ndarray:
+    """The broker's own produce p99: total minus the time spent waiting for followers, at least 0.
+
+    NaN where either is unknown (the caller decides what unknown remote means).
+    """
+    t = np.asarray(total, dtype=np.float64)
+    r = np.asarray(remote, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(t) & np.isfinite(r), np.maximum(t - r, 0.0), np.nan)
+
+
+def _produce_values(b: Any, usable: np.ndarray) -> tuple[str, np.ndarray, dict[str, np.ndarray]]:
+    """(signal name, values, extra evidence columns) of the produce-latency peer rule.
+
+    The broker's own time when every broker compared (usable, total known) has its remote time;
+    otherwise the total for everyone, as before RemoteTimeMs was scraped.
+    """
+    total = b["produce_p99_ms"].to_numpy(dtype=np.float64)
+    remote = b["produce_remote_p99_ms"].to_numpy(dtype=np.float64)
+    compared = usable & np.isfinite(total)
+    if compared.any() and np.isfinite(remote[compared]).all():
+        return PRODUCE_LOCAL, produce_local_p99(total, remote), {"total_p99_ms": total, "remote_p99_ms": remote}
+    return "produce_p99_ms", total, {}
+
+
 def isr_shrink_suppressed(ctx: RuleContext) -> str | None:
     """Why ISR-shrink rates are not trusted this cycle (None = they are)."""
     if ctx.down_ids:
@@ -96,9 +139,14 @@ def _peer_signals(ctx: RuleContext, metrics_usable: np.ndarray, signals: dict[in
     b = ctx.brokers
     ids = ctx.broker_ids
     floors = {"request_handler_idle": p.request_idle_floor, "network_processor_idle": p.network_idle_floor,
-              "produce_p99_ms": p.latency_floor_ms, "produce_queue_p99_ms": p.queue_floor_ms}  # fmt: skip
+              "produce_p99_ms": p.latency_floor_ms, PRODUCE_LOCAL: p.latency_floor_ms,
+              "produce_queue_p99_ms": p.queue_floor_ms}  # fmt: skip
     for column, bad in PEER_METRICS:
-        values = b[column].to_numpy(dtype=np.float64)
+        extra: dict[str, np.ndarray] = {}
+        if column == "produce_p99_ms":
+            column, values, extra = _produce_values(b, metrics_usable)
+        else:
+            values = b[column].to_numpy(dtype=np.float64)
         valid = metrics_usable & np.isfinite(values)
         n_valid = int(valid.sum())
         if n_valid < max(p.degraded_min_peers, 2):
@@ -118,6 +166,7 @@ def _peer_signals(ctx: RuleContext, metrics_usable: np.ndarray, signals: dict[in
             flagged = (v > floor) & (v > rel)
             threshold = np.maximum(floor, rel)
             why = f"above {floor:g} ms and above {p.latency_peer_factor:g} x peer median"
+        extra_valid = {k: a[valid] for k, a in extra.items()}
         for i in np.flatnonzero(flagged):
             signals.setdefault(int(valid_ids[i]), []).append(
                 {
@@ -127,6 +176,7 @@ def _peer_signals(ctx: RuleContext, metrics_usable: np.ndarray, signals: dict[in
                     "threshold": rounded(threshold[i]),
                     "peers": n_valid - 1,
                     "condition": why,
+                    **{k: rounded(a[i]) for k, a in extra_valid.items()},
                 }
             )
 

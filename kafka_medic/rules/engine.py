@@ -90,6 +90,7 @@ HEALTH_METRIC_COLUMNS: tuple[str, ...] = (
     "network_processor_idle",
     "produce_p99_ms",
     "produce_queue_p99_ms",
+    "produce_remote_p99_ms",
     "fetch_consumer_p99_ms",
     "fetch_follower_p99_ms",
     "isr_shrinks_per_sec",

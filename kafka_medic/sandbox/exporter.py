@@ -20,6 +20,7 @@ includeObjectNames:
   - "kafka.network:type=RequestMetrics,name=TotalTimeMs,request=FetchConsumer"
   - "kafka.network:type=RequestMetrics,name=TotalTimeMs,request=FetchFollower"
   - "kafka.network:type=RequestMetrics,name=RequestQueueTimeMs,request=Produce"
+  - "kafka.network:type=RequestMetrics,name=RemoteTimeMs,request=Produce"
   - "kafka.controller:type=KafkaController,*"
   - "kafka.log:type=LogManager,name=OfflineLogDirectoryCount"
 rules:
@@ -50,6 +51,12 @@ rules:
     type: GAUGE
   - pattern: 'kafka.network<type=RequestMetrics, name=RequestQueueTimeMs, request=(Produce)><>(99thPercentile|Mean)'
     name: kafka_network_requestmetrics_requestqueuetimems_$2
+    labels:
+      request: '$1'
+    type: GAUGE
+  # RemoteTimeMs: the part of a produce spent waiting for followers (acks=all), not this broker's own
+  - pattern: 'kafka.network<type=RequestMetrics, name=RemoteTimeMs, request=(Produce)><>(99thPercentile|Mean)'
+    name: kafka_network_requestmetrics_remotetimems_$2
     labels:
       request: '$1'
     type: GAUGE

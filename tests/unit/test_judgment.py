@@ -346,3 +346,34 @@ def test_a_broker_whose_metrics_cannot_be_read_keeps_its_score() -> None:
         assert j.verdicts[3].score == 3 and j.verdicts[3].not_judged == "its metrics could not be read"
     j = c.slow(3)
     assert j.verdicts[3].score == 4
+
+
+# -------------------------------------------------- produce latency with remote time scraped
+def _remote_known(overrides: dict[int, dict[str, Any]], n: int = 6) -> dict[int, dict[str, Any]]:
+    """Every broker reports RemoteTimeMs (healthy: 3 of its 5 ms total), then ``overrides``."""
+    return {b: {"produce_remote_p99_ms": 3.0, **overrides.get(b, {})} for b in range(1, n + 1)}
+
+
+def test_a_bystander_leader_of_a_slow_follower_is_never_demoted() -> None:
+    """The bench: broker 3 slow, broker 1 leads what it follows; only broker 1's *remote* time rises."""
+    c = Cluster()
+    for _ in range(6):
+        c.cycle(_remote_known({}))
+    for _ in range(10):
+        j = c.cycle(_remote_known({1: {"produce_p99_ms": SLOW_P99, "produce_remote_p99_ms": SLOW_P99 - 4.0}}))
+        assert not j.verdicts[1].suspect and j.verdicts[1].score == 0
+    assert all(v.due is None for v in j.verdicts.values())
+
+
+def test_a_broker_slow_on_its_own_produce_time_climbs_on_its_own_baseline() -> None:
+    c = Cluster()
+    for _ in range(6):
+        c.cycle(_remote_known({}))
+    assert c.scores.brokers[3].baseline["produce_local_p99_ms"] == pytest.approx(2.0)
+    for _ in range(5):
+        j = c.cycle(_remote_known({3: {"produce_p99_ms": SLOW_P99, "produce_remote_p99_ms": 10.0}}))
+    v = j.verdicts[3]
+    assert v.score == 5 and v.due is Rung.DEMOTE
+    e = next(e for e in v.evidence if e["signal"] == "produce_local_p99_ms")
+    assert e["value"] == SLOW_P99 - 10.0 and e["own_baseline"] == pytest.approx(2.0)
+    assert e["total_p99_ms"] == SLOW_P99 and e["remote_p99_ms"] == 10.0

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from kafka_medic.findings import Action, Severity
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.rules import Evaluation, RuleName
-from kafka_medic.rules.degraded import leave_one_out_median
+from kafka_medic.rules.degraded import leave_one_out_median, produce_local_p99
 from tests.unit.rules_helpers import T0, brokers, by_rule, one, run, snapshot
 
 NAN = float("nan")
@@ -247,3 +247,102 @@ def test_a_slow_broker_is_singled_out_by_its_own_queue_time_when_every_total_p99
     assert _degraded_ids(ev) == {3}
     s = _signal(ev, 3, "produce_queue_p99_ms")
     assert s["value"] == 420.0 and s["peer_median"] == 0.5
+
+
+# ------------------------------------------------------------- produce latency: the broker's own time
+def _produce(
+    n: int, total: dict[int, float], remote: dict[int, float], default_remote: float = 3.0
+) -> list[dict[str, Any]]:
+    """``n`` healthy brokers (total 5 ms, remote ``default_remote``) with some totals/remotes overridden."""
+    rows = brokers(n, produce_remote_p99_ms=default_remote)
+    for r in rows:
+        r["produce_p99_ms"] = total.get(r["broker_id"], r["produce_p99_ms"])
+        r["produce_remote_p99_ms"] = remote.get(r["broker_id"], r["produce_remote_p99_ms"])
+    return rows
+
+
+def test_a_leader_slowed_only_by_its_slow_follower_is_not_flagged() -> None:
+    # The bench: broker 3 duty-cycled (SIGSTOP). Broker 1 leads partitions broker 3 follows; with
+    # acks=all its produce TotalTimeMs p99 (900 ms) is RemoteTimeMs (895 ms) waiting for broker 3.
+    ev = run(snapshot(_produce(6, total={1: 900.0}, remote={1: 895.0})))
+    assert 1 not in _degraded_ids(ev)
+
+
+def test_the_slow_follower_itself_is_flagged_on_its_own_produce_time() -> None:
+    # Broker 3 as a leader is slow in its own right: 900 ms total of which 10 ms waiting for followers.
+    ev = run(snapshot(_produce(6, total={1: 900.0, 3: 900.0}, remote={1: 895.0, 3: 10.0})))
+    assert _degraded_ids(ev) == {3}
+    s = _signal(ev, 3, "produce_local_p99_ms")
+    assert s["value"] == 890.0 and s["peer_median"] == 2.0  # peers: 5 - 3 (broker 1: 5)
+    assert s["total_p99_ms"] == 900.0 and s["remote_p99_ms"] == 10.0  # why, for the operator
+    assert s["threshold"] == 100.0  # the floor binds (5 x 2 = 10)
+
+
+@pytest.mark.parametrize(("local", "flagged"), [(100.0, False), (100.01, True)])
+def test_own_produce_time_keeps_the_latency_floor(local: float, flagged: bool) -> None:
+    ev = run(snapshot(_produce(5, total={2: local + 40.0}, remote={2: 40.0})))
+    assert (2 in _degraded_ids(ev)) is flagged
+
+
+def test_remote_above_total_is_no_negative_own_time() -> None:
+    # two p99s from different requests: remote p99 can exceed total p99; own time is then 0, not < 0
+    own = produce_local_p99([30.0, 30.0, NAN, 30.0], [45.0, 10.0, 5.0, NAN])
+    np.testing.assert_array_equal(own, [0.0, 20.0, NAN, NAN])
+    ev = run(snapshot(_produce(5, total={2: 30.0}, remote={2: 45.0})), HealthPolicy(latency_floor_ms=1.0))
+    assert 2 not in _degraded_ids(ev)
+
+
+@pytest.mark.parametrize("unknown", [{}, {4: NAN}])
+def test_without_remote_time_the_total_is_compared_as_before(unknown: dict[int, float]) -> None:
+    # an exporter config from before RemoteTimeMs (every broker, or one not yet rolled): total p99
+    # for everyone, one measure across peers -- and a bystander leader is flagged, as it always was
+    rows = _produce(6, total={1: 900.0}, remote={1: 895.0, **unknown}, default_remote=NAN if not unknown else 3.0)
+    ev = run(snapshot(rows))
+    assert _degraded_ids(ev) == {1}
+    s = _signal(ev, 1, "produce_p99_ms")
+    assert s["value"] == 900.0 and "remote_p99_ms" not in s
+
+
+def test_a_broker_not_compared_does_not_turn_off_the_own_time_signal() -> None:
+    # broker 6's metrics endpoint failed: its missing remote time is not "remote unknown"
+    rows = _produce(6, total={1: 900.0}, remote={1: 895.0, 6: NAN})
+    rows[5]["metrics_ok"] = False
+    assert 1 not in _degraded_ids(run(snapshot(rows)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    # whole milliseconds: the sums and differences are exact, no rounding decides an edge
+    st.lists(st.integers(0, 5000).map(float), min_size=3, max_size=8).flatmap(
+        lambda local: st.tuples(
+            st.just(local),
+            st.lists(st.integers(0, 5000).map(float), min_size=len(local), max_size=len(local)),
+            st.integers(0, len(local) - 1),
+            st.integers(0, 100_000).map(float),
+        )
+    )
+)
+def test_time_spent_waiting_for_followers_never_gets_a_broker_flagged(
+    case: tuple[list[float], list[float], int, float],
+) -> None:
+    """Adding remote time to a broker's total (a slower follower) never makes it a produce outlier."""
+    local, remote, who, extra = case
+    n = len(local)
+    rows = _produce(
+        n,
+        total={i + 1: local[i] + remote[i] for i in range(n)},
+        remote={i + 1: remote[i] for i in range(n)},
+    )
+
+    def flagged(rs: list[dict[str, Any]]) -> set[int]:
+        ev = run(snapshot(rs), HealthPolicy(latency_floor_ms=10.0))
+        return {
+            f.brokers[0]
+            for f in by_rule(ev, RuleName.DEGRADED_BROKER)
+            if any(s["signal"] == "produce_local_p99_ms" for s in f.evidence["signals"])
+        }
+
+    before = flagged(rows)
+    rows[who]["produce_p99_ms"] += extra
+    rows[who]["produce_remote_p99_ms"] += extra
+    assert flagged(rows) == before

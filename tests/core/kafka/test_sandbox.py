@@ -132,6 +132,8 @@ KEY_METRICS = (
     "kafka_server_replicamanager_isrshrinkspersec_oneminuterate",
     "kafka_server_replicamanager_isrexpandspersec_oneminuterate",
     'kafka_network_requestmetrics_totaltimems_99thpercentile{request="Produce"}',
+    'kafka_network_requestmetrics_requestqueuetimems_99thpercentile{request="Produce"}',
+    'kafka_network_requestmetrics_remotetimems_99thpercentile{request="Produce"}',
 )
 
 
