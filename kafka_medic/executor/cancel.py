@@ -148,12 +148,11 @@ async def cancel_reassignments(
             if key not in state.reassigning_keys and set(replicas.get(key, ())) == set(originals[key]):
                 waiting.discard(key)
                 seen[key] = replicas[key]
-                result.reverted.append(_name(key))
         if not waiting or time.monotonic() >= deadline:
             break
         await asyncio.sleep(poll_s)
     result.still_reverting = sorted(_name(k) for k in waiting)
-    result.reverted.sort()
+    result.reverted = sorted(_name(k) for k in seen)
     await _restore_order(ops, result, seen, restore_order or {}, deadline, poll_s)
     result.seconds = time.monotonic() - t0
     return result
