@@ -340,6 +340,9 @@ async def test_the_health_check_reports_throttles_and_reassignments_nobody_owns(
     block = await load_cluster(name)
     set_configs(sb, "broker", "1", {FOLLOWER_RATE: "10000"})
     set_configs(sb, "topic", topic, {FOLLOWER_REPLICAS: "0:1"})
+    # Config changes reach the brokers through the metadata log: on a loaded machine a move started
+    # at once ran unthrottled and finished before it was seen (CI). Start it once both are visible.
+    wait_until(lambda: all(throttles_now(sb)), timeout_s=30, what="the hand-made throttle in place")
     bootstrap = {"bootstrap_servers": sb.layout.bootstrap_servers.split(",")}
     with kip455.kafka_python_admin(bootstrap) as admin:
         assert kip455.alter_reassignments(admin, {(topic, 0): [1, 2, 3]}) == {}

@@ -167,8 +167,10 @@ async def test_maintenance_mode_stops_health_check_decisions(healthy_sandbox: Sa
 
     # Leaving maintenance restarts the grace period: the broker was stopped for the work, past its
     # grace, and acting on that time now would wipe a broker the human is about to start again.
-    off = await maintenance_mode(name, MaintenanceParams(on=False, by="pytest"))
+    # Taken before the call: the flow records the end of maintenance inside it, at t_off or later
+    # (taken after, the test's clock started late and read 14.998 s for a full 15 s grace: CI).
     t_off = time.monotonic()
+    off = await maintenance_mode(name, MaintenanceParams(on=False, by="pytest"))
     assert not off.on and off.previous["on"] is True
     first = await health_check(name, act=True)
     assert first.dispatched == [] and not any(d["execute"] for d in first.decisions), first.decisions
