@@ -31,6 +31,11 @@ from kafka_medic.errors import ConfigError, MedicError
 from kafka_medic.naming import DEPLOYMENT_NAME, TAG, cluster_tag
 
 DEFAULT_HEALTH_INTERVAL_S = 15.0
+#: How often the serving process asks the server for runs to start. Prefect's default is 10 s, which
+#: was seen to set the pace of healing: the remediation a health check dispatched waited up to 10 s
+#: to be picked up (main job: 18 s from the deciding check to the replace-broker subflow), and a 5 s
+#: schedule ran only every ~11 s. One small API call per poll for the whole process.
+RUNNER_POLL_S = 2.0
 
 
 def health_interval_s(value: float | None = None) -> float:
@@ -109,7 +114,9 @@ async def aserve_until(deployments: Sequence[Any], stop: asyncio.Event, *, limit
     """
     from prefect.runner import Runner
 
-    runner = Runner(name=f"kafka-medic-{os.getpid()}", pause_on_shutdown=False, limit=limit)
+    runner = Runner(
+        name=f"kafka-medic-{os.getpid()}", pause_on_shutdown=False, limit=limit, query_seconds=RUNNER_POLL_S
+    )
     for d in deployments:
         await runner.aadd_deployment(d)
     task = asyncio.create_task(runner.start())
@@ -166,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     from prefect import serve
 
-    serve(*deployments, limit=args.limit)
+    serve(*deployments, limit=args.limit, query_seconds=RUNNER_POLL_S)
     return 0
 
 

@@ -18,7 +18,11 @@ Order of operations, and why:
    count as in sync) -- naming the partitions. Right before the first destructive step the same
    judgment is taken again on a second look (``tasks.guard.SECOND_LOOK_GAP_S``) later; both must clear it
    (:func:`kafka_medic.heal.two_looks`), and the "started" audit record must be written first (an
-   unwritable trail stands down).
+   unwritable trail stands down). The one exception: a restart with its disk of a broker the fresh
+   look found dead (not registered, not answering) takes no copy away, so it goes after the first
+   look (kill -> restart started 1.0 s instead of 3.5 s, bench/RESULTS.md); a broker that may only
+   be hung still gets both looks. A restart is judged as a restart: holding the only in-sync copy
+   of offline partitions stands a wipe down, never the restart that brings them back.
 4. Optionally restart first, keeping its disk (:func:`kafka_medic.heal.restart_first`) -- never for
    the ladder's replacement of a degraded broker whose episode already took the restart rung --: when the
    replacer's view of the host (:meth:`Replacer.host_state`) says machine and disk are still there
@@ -55,6 +59,7 @@ from kafka_medic.heal import (
     RESTART_ACTION,
     broker_row,
     heal_findings,
+    maybe_dead,
     restart_action,
     restart_first,
     row_host,
@@ -165,9 +170,6 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
         look = first.look
         run.snapshot = look.snapshot
         row = broker_row(look.snapshot, b)
-        stop = await stop_if_needed(run, first, dry_run=params.dry_run, record=not params.dry_run)
-        if stop is not None:
-            return stop
         rung = params.require_finding and _degraded(look.evaluation, b)  # a rung of the ladder, not a dead broker
 
         host = row_host(row)
@@ -183,6 +185,11 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
             if restart and rung and (await state.ladder()).of(b).current(block.policy, now_utc()).restarted():
                 restart, why_restart = False, "the ladder already restarted it in this episode and it still degrades"
             run.notes.update(host=host_state.to_record(), restart_first=why_restart)
+        # A restart keeps the disk: the stand-downs that only guard a wipe (the broker holds the only
+        # in-sync copy of offline partitions) are exactly what a restart brings back.
+        stop = await stop_if_needed(run, first, dry_run=params.dry_run, record=not params.dry_run, wipe=not restart)
+        if stop is not None:
+            return stop
         if params.dry_run:
             plan = await asyncio.to_thread(run.replacer.plan, b, host)
             first_step = f"restart it first ({why_restart}), then if that does not help " if restart else ""
@@ -195,12 +202,14 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
             return result(ReplaceStatus.PLANNED, msg, outcome=plan.to_record())
 
         try:
-            # The second look, right before the first destructive step: both looks must clear it.
-            stop = await stop_if_needed(
-                run, await guard(block, b, params.require_finding, first), dry_run=False, record=True
-            )
-            if stop is not None:
-                return stop
+            # The second look, right before the first destructive step: both looks must clear it. A
+            # restart with its disk of a broker the fresh look found dead (not registered, not
+            # answering) takes no live copy away, so it goes at once; a wipe after it looks twice again.
+            if not (restart and not maybe_dead(row)):
+                second = await guard(block, b, params.require_finding, first)
+                stop = await stop_if_needed(run, second, dry_run=False, record=True, wipe=not restart)
+                if stop is not None:
+                    return stop
             if restart:
                 fixed = await restart_rung(run, host, why=why_restart)
                 if fixed is not None:

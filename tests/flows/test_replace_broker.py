@@ -250,6 +250,34 @@ async def test_replacer_failure_is_audited_clearly_and_releases_the_locks(
     assert "exited with code 7" in await outcome_artifact(block.name, "FAILED")
 
 
+async def test_a_dead_broker_holding_the_only_copy_of_offline_partitions_is_restarted_with_its_disk(
+    healthy_sandbox: Sandbox, topic_factory
+) -> None:
+    sb = healthy_sandbox
+    # Explicit placement: one partition whose only replica is broker 4 (RF 1, min ISR 1), so killing
+    # broker 4 leaves it offline with its only copy on broker 4's disk -- a wipe would lose it, a
+    # restart with the disk is what brings it back.
+    topic = topic_factory(replicas=[[4]], config={"min.insync.replicas": "1"})
+    block = await save_cluster(sb)
+    await remember_brokers(block.name)
+    before = directory_id(sb, 4)
+    sb.kill(4)  # the JVM crashed; the machine and its disk are fine
+    sb.wait_unregistered(4, timeout_s=20)
+    wait_until(lambda: int(describe_partitions(sb.admin(), [topic])["leader"].iloc[0]) < 0, timeout_s=30,
+               what=f"{topic}-0 offline")  # fmt: skip
+
+    res = await replace_broker(
+        block.name, ReplaceBrokerParams(broker_id=4, dry_run=False, try_restart_first=True, cooldown_s=0)
+    )
+
+    assert res.status is ReplaceStatus.RESTARTED, res
+    assert directory_id(sb, 4) == before, "restarted with its disk, never wiped"
+    wait_until(lambda: int(describe_partitions(sb.admin(), [topic])["leader"].iloc[0]) == 4, timeout_s=30,
+               what=f"{topic}-0 back online, led by broker 4")  # fmt: skip
+    assert statuses(audit_of(block), "restart_broker") == ["started", "finished"]
+    assert statuses(audit_of(block), "replace_broker") == []
+
+
 async def test_restart_first_keeps_the_disk_when_a_restart_is_enough(healthy_sandbox: Sandbox) -> None:
     sb = healthy_sandbox
     block = await save_cluster(sb)

@@ -41,6 +41,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.
 
 #: Killed during the outage; not one of the audit topic's brokers (1, 3, 5), so the trail stays writable.
 VICTIM = 4
+#: The incident's pending window (default 30 s): still longer than a clean failover's fencing (9 s).
+PENDING_S = 10
 
 
 def _findings(report: Any, rule: str) -> list[dict[str, Any]]:
@@ -67,7 +69,7 @@ async def test_no_controller_stands_down_then_healing_resumes(
     # The victim leads p0 and follows p1; every partition keeps two in-sync replicas on live
     # brokers without it (one replica per AZ), so only the controller's absence can stop the heal.
     topic_factory(replicas=[[VICTIM, 2, 3], [5, VICTIM, 3], [3, 5, 1]], config={"min.insync.replicas": "2"})
-    block = await save_cluster(sb, prefix="sd")
+    block = await save_cluster(sb, prefix="sd", incident_pending_s=PENDING_S)
     await save_webhook(hook, block.name)
     await remember_brokers(block.name)
     before = directory_id(sb, VICTIM)
@@ -122,7 +124,7 @@ async def test_no_controller_stands_down_then_healing_resumes(
     for kind in ("mutate", "replace"):
         assert await active_slots(limit_name(block.name, kind)) == 0
 
-    # the on-call was paged once the outage lasted the incident's pending window (30 s), once
+    # the on-call was paged once the outage lasted the incident's pending window (PENDING_S), once
     async def paged() -> Any:
         r = await health_check(block.name, act=True)
         return r if transitions("no_active_controller") else None
