@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
@@ -74,6 +75,14 @@ def _not_now(look: Look, params: LeadershipParams, action: str) -> tuple[AuditSt
             why = (v.not_judged if v is not None else None) or "a fresh judgment no longer calls for it"
             return AuditStatus.SKIPPED, f"not {'demoting' if action == 'demote' else 'restoring'} broker {b}: {why}"
     return None
+
+
+async def _open(cluster: str, params: LeadershipParams, action: str) -> tuple[Any, RunAudit, LeadershipReport]:
+    """The cluster's block, the run's audit (``demote_broker`` / ``restore_broker``) and its empty report."""
+    block = await load_cluster(cluster)
+    audit = RunAudit(block, f"{action}_broker", actor=params.actor, brokers=(params.broker_id,))
+    report = LeadershipReport(action=action, cluster=cluster, broker_id=params.broker_id, dry_run=params.dry_run)
+    return block, audit, report
 
 
 async def _finish(report: LeadershipReport, audit: RunAudit, status: AuditStatus) -> LeadershipReport:
@@ -167,9 +176,7 @@ async def _run(
 async def demote_broker(cluster: str, params: LeadershipParams) -> LeadershipReport:
     """Take every leadership off ``params.broker_id`` (see the module docstring); ``restore-broker`` undoes it."""
     b = params.broker_id
-    block = await load_cluster(cluster)
-    audit = RunAudit(block, "demote_broker", actor=params.actor, brokers=(b,))
-    report = LeadershipReport(action="demote", cluster=cluster, broker_id=b, dry_run=params.dry_run)
+    block, audit, report = await _open(cluster, params, "demote")
     state = cluster_state(cluster)
 
     async def plan(look: Look) -> Step:
@@ -195,9 +202,7 @@ async def demote_broker(cluster: str, params: LeadershipParams) -> LeadershipRep
 async def restore_broker(cluster: str, params: LeadershipParams) -> LeadershipReport:
     """Give ``params.broker_id`` its leaderships back: undo its demotion, elect its preferred partitions."""
     b = params.broker_id
-    block = await load_cluster(cluster)
-    audit = RunAudit(block, "restore_broker", actor=params.actor, brokers=(b,))
-    report = LeadershipReport(action="restore", cluster=cluster, broker_id=b, dry_run=params.dry_run)
+    block, audit, report = await _open(cluster, params, "restore")
     state = cluster_state(cluster)
 
     async def plan(look: Look) -> Step:

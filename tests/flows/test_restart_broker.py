@@ -73,8 +73,10 @@ async def test_restart_is_refused_when_the_replacer_cannot_restart_and_when_unsa
     assert not marker.exists() and sb.pid_of(sb.layout.broker(4)) == pid, "the replacement never ran"
 
     # a replacer that can restart, but taking broker 4 down for a moment would leave partitions on
-    # {2, 4, x} with one in-sync replica while broker 2 is dead
-    topic_factory(partitions=12)
+    # {2, 4, x} with one in-sync replica while broker 2 is dead. Explicit placement (one replica per
+    # AZ: a 1 4, b 2 5, c 3 6): Kafka's own placement put 2 and 4 together by chance only (a CI run
+    # drew none in 12 partitions and the restart went ahead).
+    topic_factory(replicas=[[2, 4, 3], [4, 2, 6], [1, 5, 3]], config={"min.insync.replicas": "2"})
     block = await save_cluster(sb, prefix="rsu")
     await remember_brokers(block.name)
     sb.kill(2)

@@ -328,7 +328,7 @@ async def test_the_health_check_reports_throttles_and_reassignments_nobody_owns(
     from kafka_medic.rules import RuleName
     from kafka_medic.waiting import NotYet, apoll
     from tasks.collect import look_now
-    from tests.flows.test_reassign import set_configs
+    from tests.flows.test_reassign import config_of, set_configs
 
     sb = healthy_sandbox
     topic = create_topic(sb, [[4, 2, 3]], prefix="left")
@@ -341,8 +341,14 @@ async def test_the_health_check_reports_throttles_and_reassignments_nobody_owns(
     set_configs(sb, "broker", "1", {FOLLOWER_RATE: "10000"})
     set_configs(sb, "topic", topic, {FOLLOWER_REPLICAS: "0:1"})
     # Config changes reach the brokers through the metadata log: on a loaded machine a move started
-    # at once ran unthrottled and finished before it was seen (CI). Start it once both are visible.
-    wait_until(lambda: all(throttles_now(sb)), timeout_s=30, what="the hand-made throttle in place")
+    # at once ran unthrottled and finished before it was seen (CI, twice: once before the configs
+    # were visible anywhere, once when visible on some broker but not yet on broker 1, the throttled
+    # follower). Start it once broker 1 itself reports both.
+    wait_until(
+        lambda: config_of(sb, "broker", "1", FOLLOWER_RATE, ask=1) == "10000"
+        and config_of(sb, "topic", topic, FOLLOWER_REPLICAS, ask=1) == "0:1",
+        timeout_s=30, what="the hand-made throttle applied on broker 1",
+    )  # fmt: skip
     bootstrap = {"bootstrap_servers": sb.layout.bootstrap_servers.split(",")}
     with kip455.kafka_python_admin(bootstrap) as admin:
         assert kip455.alter_reassignments(admin, {(topic, 0): [1, 2, 3]}) == {}
@@ -355,7 +361,9 @@ async def test_the_health_check_reports_throttles_and_reassignments_nobody_owns(
             look = await look_now(block)
             found = {f.rule for f in look.evaluation.findings}
             if not {RuleName.LEFTOVER_THROTTLES, RuleName.UNOWNED_REASSIGNMENT} <= found:
-                raise NotYet(str([(f.rule, f.summary) for f in look.evaluation.findings]))
+                issues = [f"{i.source}: {i.message}" for i in look.snapshot.issues]
+                raise NotYet(f"findings {[(f.rule, f.summary) for f in look.evaluation.findings]}; collection issues "
+                             f"{issues}; reassignments read {len(look.snapshot.reassignments)}")  # fmt: skip
             return look
 
         look = await apoll(both_seen, timeout_s=90, interval_s=1.0, what="a look reporting both leftovers")
