@@ -6,12 +6,15 @@ was being done), not with an httpx traceback.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import httpx
 
 from kafka_medic.errors import CoordinationError
+
+T = TypeVar("T")
 
 
 def api_url() -> str:
@@ -41,3 +44,16 @@ def prefect_api_errors(doing: str) -> Iterator[None]:
             f"Prefect API at {api_url()} is unreachable while {doing}: {type(exc).__name__}: {exc}. "
             "Check PREFECT_API_URL and that the Prefect server is running."
         ) from exc
+
+
+async def read_or_none(doing: str, read: Callable[[Any], Awaitable[T]]) -> T | None:
+    """``read(client)`` on a fresh Prefect client; None when the object does not exist (one-line errors)."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with prefect_api_errors(doing):
+        async with get_client() as client:
+            try:
+                return await read(client)
+            except ObjectNotFound:
+                return None

@@ -77,12 +77,24 @@ def _not_now(look: Look, params: LeadershipParams, action: str) -> tuple[AuditSt
     return None
 
 
-async def _open(cluster: str, params: LeadershipParams, action: str) -> tuple[Any, RunAudit, LeadershipReport]:
-    """The cluster's block, the run's audit (``demote_broker`` / ``restore_broker``) and its empty report."""
+async def _leadership_run(
+    cluster: str,
+    params: LeadershipParams,
+    action: str,
+    plan: Callable[[Look, Any], Awaitable[Step]],
+    done: Callable[[LeadershipReport, Any, Any], Awaitable[None]],
+) -> LeadershipReport:
+    """The run both flows share: block, audit and report, the guarded steps (:func:`_run`), and on
+    success ``done`` (summary, ladder record) before the audit's end record."""
     block = await load_cluster(cluster)
     audit = RunAudit(block, f"{action}_broker", actor=params.actor, brokers=(params.broker_id,))
     report = LeadershipReport(action=action, cluster=cluster, broker_id=params.broker_id, dry_run=params.dry_run)
-    return block, audit, report
+    state = cluster_state(cluster)
+    report = await _run(params, report, audit, lambda look: plan(look, state))
+    if report.status in ("completed", "nothing_to_do"):
+        await done(report, block, state)
+        await _finish(report, audit, AuditStatus.FINISHED)
+    return report
 
 
 async def _finish(report: LeadershipReport, audit: RunAudit, status: AuditStatus) -> LeadershipReport:
@@ -176,10 +188,8 @@ async def _run(
 async def demote_broker(cluster: str, params: LeadershipParams) -> LeadershipReport:
     """Take every leadership off ``params.broker_id`` (see the module docstring); ``restore-broker`` undoes it."""
     b = params.broker_id
-    block, audit, report = await _open(cluster, params, "demote")
-    state = cluster_state(cluster)
 
-    async def plan(look: Look) -> Step:
+    async def plan(look: Look, state: Any) -> Step:
         d = demotion(look.snapshot, b)
         # a second demotion (it leads new partitions since) keeps the first one's older orders
         kept = {(t, p): (t, p, old, new) for t, p, old, new in await state.undo("demotion", b) or []}
@@ -189,34 +199,30 @@ async def demote_broker(cluster: str, params: LeadershipParams) -> LeadershipRep
             )
         return Step(list(d.moves), d.keys, list(d.skipped), undo=list(kept.values()) if d.moves else None)
 
-    report = await _run(params, report, audit, plan)
-    if report.status in ("completed", "nothing_to_do"):
+    async def done(report: LeadershipReport, block: Any, state: Any) -> None:
         report.summary = (f"broker {b} demoted: {len(report.reordered)} partition(s) reordered, {report.elected} "
                           f"leader(s) moved; it now leads {report.leads_after}")  # fmt: skip
         await record_attempt(block, b, "demote", True, rung=Rung.DEMOTE if params.automation else None)
-        await _finish(report, audit, AuditStatus.FINISHED)
-    return report
+
+    return await _leadership_run(cluster, params, "demote", plan, done)
 
 
 @flow(name="restore-broker", timeout_seconds=3600, retries=0)
 async def restore_broker(cluster: str, params: LeadershipParams) -> LeadershipReport:
     """Give ``params.broker_id`` its leaderships back: undo its demotion, elect its preferred partitions."""
     b = params.broker_id
-    block, audit, report = await _open(cluster, params, "restore")
-    state = cluster_state(cluster)
 
-    async def plan(look: Look) -> Step:
+    async def plan(look: Look, state: Any) -> Step:
         undo = {(t, p): old for t, p, old, _ in await state.undo("demotion", b) or []}
         r = restoration(look.snapshot, b, undo)
         return Step(list(r.moves), list(r.elect), list(r.skipped))
 
-    report = await _run(params, report, audit, plan)
-    if report.status in ("completed", "nothing_to_do"):
+    async def done(report: LeadershipReport, block: Any, state: Any) -> None:
         waiting = [s for s in report.skipped if "not in sync" in s[1]]
         if not waiting:
             await state.clear_undo("demotion", b)
         report.summary = (f"broker {b} got {report.elected} leadership(s) back ({len(report.reordered)} partition(s) "
                           f"reordered); it now leads {report.leads_after}")  # fmt: skip
         await record_attempt(block, b, "restore", True, restored=not waiting)
-        await _finish(report, audit, AuditStatus.FINISHED)
-    return report
+
+    return await _leadership_run(cluster, params, "restore", plan, done)

@@ -28,10 +28,9 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
-from prefect.exceptions import ObjectNotFound
 from pydantic import BaseModel
 
-from blocks.api import api_url, prefect_api_errors
+from blocks.api import api_url, read_or_none
 from kafka_medic.errors import ConfigError
 from kafka_medic.naming import cluster_tag, deployment_name
 from tasks.audit import end_open_audits, track_open_audits, untrack_open_audits
@@ -76,13 +75,8 @@ def json_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
 async def find_deployment(flow_name: str, cluster: str) -> tuple[str, Any] | None:
     """(``flow/deployment`` name, id) of the flow's deployment for ``cluster``, or None if not deployed."""
     name = deployment_name(flow_name, cluster)
-    with prefect_api_errors(f"reading deployment {name!r}"):
-        async with get_client() as client:
-            try:
-                dep = await client.read_deployment_by_name(name)
-            except ObjectNotFound:
-                return None
-    return name, dep.id
+    dep = await read_or_none(f"reading deployment {name!r}", lambda client: client.read_deployment_by_name(name))
+    return None if dep is None else (name, dep.id)
 
 
 async def active_runs(deployment_id: Any, cluster: str, once_key: str | None = None) -> list[Any]:

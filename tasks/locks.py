@@ -59,7 +59,7 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalC
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from blocks.api import describe_http_error, prefect_api_errors
+from blocks.api import describe_http_error, prefect_api_errors, read_or_none
 from kafka_medic.errors import ClusterBusy, ConfigError, CoordinationError, LockLost
 from kafka_medic.naming import LockKind, limit_name
 
@@ -117,13 +117,8 @@ async def _read_or_create(client: Any, name: str) -> Any:
 async def lock_held(cluster_name: str, kind: LockKind = "mutate") -> bool:
     """Whether someone holds the cluster's lock right now (read-only; the limit's active slots)."""
     name = limit_name(cluster_name, kind)
-    with prefect_api_errors(f"reading {name!r}"):
-        async with get_client() as client:
-            try:
-                limit = await client.read_global_concurrency_limit_by_name(name)
-            except ObjectNotFound:
-                return False  # no limit yet: nothing has ever held it
-    return int(limit.active_slots) > 0
+    limit = await read_or_none(f"reading {name!r}", lambda client: client.read_global_concurrency_limit_by_name(name))
+    return limit is not None and int(limit.active_slots) > 0  # no limit yet: nothing has ever held it
 
 
 # -- locks ---------------------------------------------------------------------------------------------
