@@ -205,11 +205,12 @@ async def test_a_broker_dying_mid_drain_hands_the_cluster_back_to_healing(health
 
 
 def fill_one(sb: Sandbox, topic: str, partition: int, mb: float) -> None:
-    """``mb`` MB into one partition (the helper in test_reassign fills every partition alike)."""
+    """``mb`` MB into one partition (the helper in test_reassign fills every partition alike), acks=all
+    so the high watermark is at the end (see ``fill`` there: with acks=1 a move could finish at once)."""
     from confluent_kafka import Producer
 
     p = Producer({"bootstrap.servers": sb.layout.bootstrap_servers, "linger.ms": 20, "batch.size": 1_000_000,
-                  "acks": "1"})  # fmt: skip
+                  "acks": "all"})  # fmt: skip
     value = os.urandom(10_240)
     for _ in range(int(mb * 100)):
         while True:
