@@ -26,15 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from blocks.kafka_cluster import KafkaCluster
 from blocks.load import load_cluster
 from kafka_medic.audit import AuditStatus, brief
-from kafka_medic.errors import ClusterBusy, ConfigError, MedicError, SafetyError
+from kafka_medic.errors import ClusterBusy, MedicError, SafetyError
 from kafka_medic.executor import ClusterOps, ExecutionOptions, JournalStore, inspect
-from kafka_medic.executor.isr import capped
-from kafka_medic.maintenance.rollback import merge_rollback, planned_rollback
-from kafka_medic.planner import DrainRequest, Plan, PlanningError, ReplaceRequest, plan_moves
+from kafka_medic.executor.checked import checked_plan
+from kafka_medic.planner import DrainRequest, Plan, PlanningError, ReplaceRequest
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.reports.reassign import ReassignmentIncomplete, ReassignReport, first_notes, result_markdown
 from kafka_medic.reports.verify import IsrNotFull
-from kafka_medic.safety import validate_plan
 from kafka_medic.snapshot import ClusterSnapshot
 from tasks.audit import RunAudit
 from tasks.locks import LockHandle, cluster_lock
@@ -121,20 +119,6 @@ class ReassignParams(BaseModel):
         return tuple(b for b in (self.old_broker, self.new_broker) if b is not None)
 
 
-def plan_checked(snapshot: ClusterSnapshot, params: ReassignParams) -> Plan:
-    """Plan and check; ConfigError / PlanningError / SafetyError name what is wrong, nothing changed."""
-    if snapshot.partitions.empty:
-        raise ConfigError(f"cluster {snapshot.cluster!r} has no topics: there is nothing to reassign")
-    plan = plan_moves(snapshot, params.planner_request(), allow_partial=params.allow_partial)
-    violations = validate_plan(snapshot, plan.moves)
-    if violations:
-        raise SafetyError(
-            f"Refusing the plan: {len(violations)} safety violation(s): {capped(violations, sep='; ')}. "
-            "Nothing was changed."
-        )
-    return plan
-
-
 @flow(name="reassign", retries=0)
 async def reassign(cluster: str, request: ReassignParams) -> ReassignReport:
     """Drain brokers or replace one broker by another, by throttled partition reassignment.
@@ -161,7 +145,7 @@ async def reassign(cluster: str, request: ReassignParams) -> ReassignReport:
             if params.dry_run:
                 report.journal = await inspect(ops, store, cluster)
                 snapshot = await snapshot_task(ops)
-                plan = plan_checked(snapshot, params)
+                plan = checked_plan(snapshot, params.planner_request(), allow_partial=params.allow_partial)
                 await _publish(report, ops, snapshot, plan, params, rate, block.policy)
                 report.summary = f"dry run: {plan.summary()}; nothing was changed"
             else:
@@ -199,7 +183,7 @@ async def _run_locked(
             report.adoption = adoption.to_dict()
             get_run_logger().warning("[%s] %s", cluster, adoption.summary())
         snapshot = await snapshot_task(ops)
-        plan = plan_checked(snapshot, params)
+        plan = checked_plan(snapshot, params.planner_request(), allow_partial=params.allow_partial)
     except SafetyError:
         raise  # the flow completes as "refused"
     except MedicError as exc:
@@ -221,7 +205,7 @@ async def _run_locked(
         cancel_on_timeout=params.cancel_on_timeout,
     )  # fmt: skip
     if params.record_drain_undo and params.kind == "drain":
-        await _save_planned_undo(cluster, params.brokers, plan, report.run_id)
+        await cluster_state(cluster).save_planned_drain_undo(params.brokers, plan.moves, report.run_id)
     await audit(AuditStatus.STARTED, f"moving {len(plan.moves)} partition(s): {plan.summary()}", **details)
     try:
         result = await execute_task(ops, store, list(plan.moves), cluster, report.run_id or "", params.actor,
@@ -255,18 +239,6 @@ async def _run_locked(
     report.verify = verify.model_dump()
     report.status, report.summary = "completed", f"reassignment {result.summary()}; {verify.message}"
     await _finish(report, audit, AuditStatus.FINISHED, details, outcome)
-
-
-async def _save_planned_undo(cluster: str, brokers: list[int], plan: Plan, run_id: str | None) -> None:
-    """The drain's undo, saved under the lock before the first move and merged with any earlier
-    record of the same broker (an interrupted drain run again). Failing to save it stops the drain
-    before anything moved: a drain without its way back is what this guards against."""
-    state = cluster_state(cluster)
-    for b in brokers:
-        planned = planned_rollback(plan.moves, b)
-        if planned:
-            earlier = await state.undo("drain", b) or []
-            await state.save_undo("drain", b, merge_rollback(earlier, planned), run_id)
 
 
 async def _finish(

@@ -40,7 +40,7 @@ from flows.reassign import ReassignParams, reassign
 from flows.replace_broker import ReplaceBrokerParams, replace_broker
 from flows.restart_broker import RestartBrokerParams, restart_broker
 from kafka_medic.audit import AUTOMATION_ACTOR, AuditStatus
-from kafka_medic.decide import BROKER_REMEDIES, Decision, Remedy, approval_cost_text
+from kafka_medic.decide import BROKER_REMEDIES, Decision, Remedy, approval_text
 from kafka_medic.heal import REPLACE_ACTION, heal_findings
 from kafka_medic.judgment import Ladder
 from kafka_medic.state import maintenance_hold
@@ -105,23 +105,6 @@ class Approval(RunInput):
     approver: str = Field("", max_length=200, description="Your name.")
 
 
-def _approval_text(cluster: str, d: RemediationParams) -> str:
-    what = {
-        Remedy.REPLACE_BROKER: f"**heal broker {d.broker_id}** (restart it with its disk if its host is still "
-        "there, else a fresh machine/disk with the same broker id)",
-        Remedy.REASSIGN_AWAY: f"**move every partition off broker {d.broker_id}**",
-        Remedy.DEMOTE_BROKER: f"**take every leadership off broker {d.broker_id}** (no data moves; reversible)",
-        Remedy.RESTART_BROKER: f"**restart broker {d.broker_id}** keeping its disk",
-    }.get(d.remedy, d.remedy.value)
-    return (
-        f"kafka-medic wants to {what} on cluster `{cluster}`.\n\n"
-        f"Reason ({d.rule}): {d.reason}\n\n"
-        + approval_cost_text(d.remedy, d.cost)
-        + "Before acting it re-checks the cluster (locks, cooldown, safety on a fresh snapshot). "
-        "Tick **approve** to proceed; leave it unticked to reject."
-    )
-
-
 @flow(name=FLOW_NAME, retries=0)
 async def remediate(cluster: str, decision: RemediationParams) -> dict[str, Any]:
     """Carry out one remediation decision on ``cluster``, asking a human first in approve mode."""
@@ -149,7 +132,10 @@ async def remediate(cluster: str, decision: RemediationParams) -> dict[str, Any]
         try:
             approval = await apause_flow_run(
                 wait_for_input=Approval.with_initial_data(
-                    description=_approval_text(cluster, d), approve=False, comment="", approver=""
+                    description=approval_text(cluster, d.remedy, d.broker_id, d.rule, d.reason, d.cost),
+                    approve=False,
+                    comment="",
+                    approver="",
                 ),
                 timeout=max(1, round(timeout_s)),
                 poll_interval=max(1, min(10, round(timeout_s / 10))),

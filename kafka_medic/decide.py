@@ -187,3 +187,22 @@ def approval_cost_text(remedy: Remedy, cost: dict[str, Any] | None) -> str:
     if cost.get("not_copied"):
         text += f" {cost['not_copied']} partition(s) cannot be copied."
     return text + "\n\n"
+
+
+def approval_text(cluster: str, remedy: Remedy, broker_id: int | None, rule: str, reason: str,
+                  cost: dict[str, Any] | None) -> str:  # fmt: skip
+    """The approval form's text: what kafka-medic wants to do, why, what it costs, and that it looks again."""
+    what = {
+        Remedy.REPLACE_BROKER: f"**heal broker {broker_id}** (restart it with its disk if its host is still "
+        "there, else a fresh machine/disk with the same broker id)",
+        Remedy.REASSIGN_AWAY: f"**move every partition off broker {broker_id}**",
+        Remedy.DEMOTE_BROKER: f"**take every leadership off broker {broker_id}** (no data moves; reversible)",
+        Remedy.RESTART_BROKER: f"**restart broker {broker_id}** keeping its disk",
+    }.get(remedy, remedy.value)
+    return (
+        f"kafka-medic wants to {what} on cluster `{cluster}`.\n\n"
+        f"Reason ({rule}): {reason}\n\n"
+        + approval_cost_text(remedy, cost)
+        + "Before acting it re-checks the cluster (locks, cooldown, safety on a fresh snapshot). "
+        "Tick **approve** to proceed; leave it unticked to reject."
+    )

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kafka_medic.errors import CoordinationError
 from kafka_medic.incidents import Incidents
 from kafka_medic.judgment import Ladder, Scores
+from kafka_medic.maintenance.rollback import merge_rollback, planned_rollback
 from kafka_medic.monitor.collector import KnownBroker
 from kafka_medic.naming import cluster_tag, variable_name
 
@@ -481,3 +482,13 @@ class ClusterState:
 
     async def clear_undo(self, kind: UndoKind, broker_id: int) -> None:
         await self._delete_large(self._undo_var(kind, broker_id))
+
+    async def save_planned_drain_undo(self, brokers: Iterable[int], moves: Iterable[Any], run_id: str | None) -> None:
+        """A drain's undo, saved before its first move and merged with any earlier record of the same
+        broker (an interrupted drain run again). Failing to save it stops the drain before anything
+        moved: a drain without its way back is what this guards against."""
+        moves = list(moves)
+        for b in brokers:
+            planned = planned_rollback(moves, b)
+            if planned:
+                await self.save_undo("drain", b, merge_rollback(await self.undo("drain", b) or [], planned), run_id)

@@ -50,8 +50,10 @@ def divergence_reason(move: Move, current: tuple[int, ...] | None) -> str:
     if current is None:
         return "the partition no longer exists (topic deleted?)"
     if set(current) == set(move.old_replicas):
-        # A KIP-455 cancel restores the original replica *set*; KRaft may keep another order.
-        return f"reverted to the original replicas {list(current)} (cancelled by someone?)"
+        # A KIP-455 cancel restores the original replica *set*; KRaft may keep another order. A move is
+        # journaled before it is submitted, so a run that died in between leaves one that never started.
+        return (f"on the original replicas {list(current)}: never submitted before its run ended, "
+                "or cancelled by someone")  # fmt: skip
     return f"replicas are {list(current)}, not the target {list(move.new_replicas)} (changed by someone else?)"
 
 

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from flows.remediate import RemediationParams, _approval_text
-from kafka_medic.decide import Decision, Remedy, approval_cost_text, with_costs
+from flows.remediate import RemediationParams
+from kafka_medic.decide import Decision, Remedy, approval_cost_text, approval_text, with_costs
 from kafka_medic.planner import DrainRequest, plan_moves, replacement_cost
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.reports.drain import DrainReport, drain_markdown
@@ -43,21 +43,24 @@ def test_the_record_has_the_four_figures_and_what_they_assume() -> None:
     assert rec["summary"].startswith("replacement of broker 1 in its AZ (a): 60.0 GB to copy")
 
 
+def _form(p: RemediationParams) -> str:
+    """The approval form the remediate flow shows for ``p`` on cluster "prod"."""
+    return approval_text("prod", p.remedy, p.broker_id, p.rule, p.reason, p.cost)
+
+
 def test_the_approval_form_shows_the_cost_of_a_replacement_and_a_drain() -> None:
     d = _replace_decision()
     params = RemediationParams.from_decision(d)
     assert params.cost == d.cost, "the decision's cost travels with the remediation"
-    text = _approval_text("prod", params)
+    text = _form(params)
     assert "Cost: **60.0 GB** to copy, 60.0 GB across AZs (**$3.00** at $0.05/GB), **~1 h 40 min**" in text
     assert "a restart that keeps its disk copies only what it missed" in text
     drain = params.model_copy(update={"remedy": Remedy.REASSIGN_AWAY})
-    assert "Cost: **60.0 GB**" in _approval_text("prod", drain) and "restart" not in approval_cost_text(
-        Remedy.REASSIGN_AWAY, d.cost
-    )
+    assert "Cost: **60.0 GB**" in _form(drain) and "restart" not in approval_cost_text(Remedy.REASSIGN_AWAY, d.cost)
     unknown = params.model_copy(update={"cost": None})
-    assert "Cost: unknown" in _approval_text("prod", unknown)
+    assert "Cost: unknown" in _form(unknown)
     demote = params.model_copy(update={"remedy": Remedy.DEMOTE_BROKER, "cost": None})
-    assert "Cost" not in _approval_text("prod", demote), "no data moves: no cost paragraph"
+    assert "Cost" not in _form(demote), "no data moves: no cost paragraph"
 
 
 def test_the_health_check_decisions_table_has_a_cost_column() -> None:

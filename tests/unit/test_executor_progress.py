@@ -31,7 +31,7 @@ def test_classify_done_running_diverged() -> None:
     c = Move("t", 2, (4, 2, 3), (1, 2, 3))
     states = classify([a, b, c], {("t", 1)}, {("t", 0): (1, 2, 3), ("t", 1): (1, 2, 3, 4), ("t", 2): (4, 2, 3)})
     assert states == {("t", 0): MoveState.DONE, ("t", 1): MoveState.RUNNING, ("t", 2): MoveState.DIVERGED}
-    assert "reverted" in divergence_reason(c, (4, 2, 3))
+    assert "on the original replicas [4, 2, 3]: never submitted" in divergence_reason(c, (4, 2, 3))
     assert "no longer exists" in divergence_reason(c, None)
 
 

@@ -143,11 +143,13 @@ async def scenario(sb: Sandbox, topic: str, api_url: str, log_path: Path) -> Non
         assert our_throttles(sb), "the dead run's throttles are left to its adopter, not removed mid-move"
         journal_now = await journal_value(name)
         assert journal_now is not None and journal_now["run"] == dead_run
-        # The moves the dead run had journaled: the ones its adopter must wait for. Its moves go in
-        # batches, so a partition of our topic may not have been submitted yet at the kill (a CI run
-        # killed it with 2 of our 3 journaled); the adopter re-plans that one on a fresh snapshot.
-        ours = {f"{m.topic}-{m.partition}" for m in decode(journal_now, name).moves if m.topic == topic}
-        assert ours, "our topic's moves were journaled"
+        # What the adopter must wait for: the moves Kafka was running at the kill. A move is journaled
+        # before it is submitted and moves go in batches, so the journal may also hold moves that
+        # never started (CI: killed with 2 of our 3 running, and once with one journaled, not yet
+        # submitted); those are reported as still on their original replicas and re-planned.
+        running = {f"{topic}-{p}" for p in in_flight}
+        journaled = {f"{m.topic}-{m.partition}" for m in decode(journal_now, name).moves}
+        assert running <= journaled, (running, journaled)
 
         # -- 2. the lock is not held forever: the lease expires, the server frees the slot
         async def lock_free() -> bool:
@@ -171,8 +173,10 @@ async def scenario(sb: Sandbox, topic: str, api_url: str, log_path: Path) -> Non
     adoption = report.adoption
     assert adoption is not None and adoption["run_id"] == dead_run, adoption
     assert adoption["actor"] == "orchestrator-1" and not adoption["still_running"]
-    assert ours <= set(adoption["finished"]), adoption
-    assert not adoption["diverged"], adoption
+    assert running <= set(adoption["finished"]), adoption
+    assert set(adoption["finished"]) | set(adoption["diverged"]) == journaled, adoption
+    other = {k: why for k, why in adoption["diverged"].items() if "never submitted" not in why}
+    assert not other, f"only moves that never started may differ from their target: {adoption}"
     layout = replica_map(sb)
     assert not [k for k, r in layout.items() if DRAINED in r], "everything moved off the drained broker"
     assert all(2 in layout[(topic, p)] for p in range(len(ASSIGNMENT))), "same-AZ replacement"
