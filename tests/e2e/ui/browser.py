@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
-from selenium.common.exceptions import JavascriptException, WebDriverException
+from selenium.common.exceptions import ElementClickInterceptedException, JavascriptException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
@@ -52,6 +52,10 @@ def find_binaries() -> tuple[str, str] | None:
 
 class BrowserError(AssertionError):
     """The browser or the page did not do what the test needed (an assertion failure with context)."""
+
+
+#: How long an element may stay covered by another before it gets its own click (see Page.click).
+COVERED_S = 5.0
 
 
 class Page:
@@ -108,11 +112,24 @@ class Page:
         return found
 
     def click(self, finder_js: str, *, what: str, timeout_s: float = 30.0) -> None:
-        """A WebDriver click (mouse events at the element's centre), retried while the SPA re-renders."""
+        """A WebDriver click (mouse events at the element's centre), retried while the SPA re-renders.
+
+        An element covered by another one for ``COVERED_S`` (the UI's notification toasts sit in the
+        bottom-right corner, over the form's Submit: CI twice saw a click intercepted for 30 s) gets
+        the element's own click instead, as a person would reach it after moving the toast away.
+        """
         deadline = time.monotonic() + timeout_s
+        covered_since: float | None = None
         while True:
             try:
-                self.element(finder_js, what=what, timeout_s=max(1.0, deadline - time.monotonic())).click()
+                el = self.element(finder_js, what=what, timeout_s=max(1.0, deadline - time.monotonic()))
+                try:
+                    el.click()
+                except ElementClickInterceptedException:
+                    covered_since = covered_since or time.monotonic()
+                    if time.monotonic() - covered_since < COVERED_S:
+                        raise
+                    self.driver.execute_script("arguments[0].click();", el)
                 return
             except WebDriverException as exc:  # stale or covered for a moment: the list re-rendered
                 if time.monotonic() > deadline:
