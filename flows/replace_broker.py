@@ -59,10 +59,10 @@ from kafka_medic.heal import (
     RESTART_ACTION,
     broker_row,
     heal_findings,
-    maybe_dead,
     restart_action,
     restart_first,
     row_host,
+    second_look_needed,
 )
 from kafka_medic.judgment import Rung
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceFailed, ReplaceStatus, outcome_markdown
@@ -202,10 +202,9 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
             return result(ReplaceStatus.PLANNED, msg, outcome=plan.to_record())
 
         try:
-            # The second look, right before the first destructive step: both looks must clear it. A
-            # restart with its disk of a broker the fresh look found dead (not registered, not
-            # answering) takes no live copy away, so it goes at once; a wipe after it looks twice again.
-            if not (restart and not maybe_dead(row)):
+            # The second look, right before the first destructive step: both looks must clear it
+            # (a dead broker's restart with its disk needs only the first; a wipe after it looks twice).
+            if second_look_needed(row, restart=restart):
                 second = await guard(block, b, params.require_finding, first)
                 stop = await stop_if_needed(run, second, dry_run=False, record=True, wipe=not restart)
                 if stop is not None:

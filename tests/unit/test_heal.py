@@ -7,7 +7,14 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from kafka_medic.heal import isr_verdict, refusal_reasons, restart_first, stand_down_reasons, two_looks
+from kafka_medic.heal import (
+    isr_verdict,
+    refusal_reasons,
+    restart_first,
+    second_look_needed,
+    stand_down_reasons,
+    two_looks,
+)
 from kafka_medic.replacers.base import UNKNOWN_HOST, HostState
 from kafka_medic.rules import Evaluation
 from kafka_medic.snapshot import ClusterSnapshot
@@ -121,3 +128,11 @@ def test_isr_verdict_while_another_broker_is_down() -> None:
     verdict, short = isr_verdict(parts.iloc[:2], 1, down={3})
     assert short == [] and "wait only for down broker(s) [3]" in verdict and "a-0" in verdict
     assert isr_verdict(parts.iloc[1:2], 1, down=set()) == ("full ISR", [])
+
+
+def test_only_a_dead_brokers_restart_with_its_disk_skips_the_second_look() -> None:
+    dead = {"alive": False, "metrics_ok": False}
+    assert not second_look_needed(dead, restart=True), "a restart of a dead broker takes no live copy away"
+    assert second_look_needed(dead, restart=False), "a wipe always looks twice"
+    assert second_look_needed({"alive": True, "metrics_ok": False}, restart=True), "registered: may be hung"
+    assert second_look_needed({"alive": False, "metrics_ok": True}, restart=True), "fenced but its JVM answers"
