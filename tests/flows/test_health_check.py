@@ -19,14 +19,14 @@ from flows.health_check import health_check
 from kafka_medic.errors import ConfigError
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.sandbox.cluster import Sandbox
-from kafka_medic.sandbox.layout import _COMMON
+from kafka_medic.sandbox.layout import SandboxLayout
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio, pytest.mark.usefixtures("prefect_server")]
 
 
 #: the sandbox's broker.session.timeout.ms, and a bound on the controller's fencing pass after it
-SESSION_TIMEOUT_S = int(_COMMON["broker.session.timeout.ms"]) / 1000
+SESSION_TIMEOUT_S = SandboxLayout.broker_session_timeout_ms / 1000
 FENCE_SLACK_S = 1.5
 
 

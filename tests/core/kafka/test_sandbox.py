@@ -16,7 +16,7 @@ from kafka_medic.errors import SandboxError
 from kafka_medic.loadgen import AckedProducer, verify_acked
 from kafka_medic.monitor.cluster_reads import describe_cluster, describe_partitions, not_fully_replicated
 from kafka_medic.sandbox.cluster import Sandbox
-from kafka_medic.sandbox.layout import SandboxLayout
+from kafka_medic.sandbox.layout import SandboxLayout, render_properties
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
@@ -201,6 +201,19 @@ def test_bad_layouts_are_refused(tmp_path: Path) -> None:
         SandboxLayout(state_dir=tmp_path, brokers=2, racks=3)
     with pytest.raises(SandboxError, match="port_base 32000 puts ports outside"):
         SandboxLayout(state_dir=tmp_path, port_base=32000)
+    with pytest.raises(SandboxError, match="broker_session_timeout_ms must be between 1000 and 60000, got 500"):
+        SandboxLayout(state_dir=tmp_path, broker_session_timeout_ms=500)
+
+
+def test_session_timeout_reaches_every_node_file(tmp_path: Path) -> None:
+    """Fast fencing (3 s) by default; a layout may ask for Kafka's own 9 s (the listener-probe tests)."""
+    fast = SandboxLayout(state_dir=tmp_path)
+    slow = SandboxLayout(state_dir=tmp_path, broker_session_timeout_ms=9000)
+    for layout, want in ((fast, "3000"), (slow, "9000")):
+        for node in layout.nodes:
+            text = render_properties(layout, node)
+            assert f"broker.session.timeout.ms={want}\n" in text
+            assert text.count("broker.session.timeout.ms=") == 1
 
 
 def test_cli_error_is_one_line_and_nonzero(healthy_sandbox: Sandbox) -> None:
