@@ -16,14 +16,22 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterState
 from prefect.client.schemas.filters import FlowRunFilterStateType as StateTypeFilter
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy, StateType
+from prefect.states import Cancelling
 
+from blocks.load import load_cluster
 from deployments.catalogue import CATALOGUE
 from deployments.local_server import LocalPrefectServer
+from kafka_medic.audit import read_audit
 from kafka_medic.monitor.cluster_reads import describe_partitions, not_fully_replicated
-from kafka_medic.naming import DEPLOYMENT_NAME
+from kafka_medic.naming import DEPLOYMENT_NAME, mutate_limit_name
 from kafka_medic.sandbox.cluster import Sandbox
 from tasks.state import cluster_state
+from tests.e2e.reliability.test_interrupted_work import assert_clean, fill_one, moved_off, started_have_ends
+from tests.e2e.reliability.test_orchestrator_killed import reassigning
+from tests.flows.test_reassign import create_topic, journal_value, replica_map, throttles_now
+from tests.flows.test_replace_broker import active_slots, poll
 from tests.prefect_env import REPO, Served, child_env, save_sandbox_cluster, unique_cluster, wait_for_run
+from tests.topics import drop_topics
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prefect, pytest.mark.anyio]
@@ -167,3 +175,64 @@ def test_cli_triggers_the_deployment_and_waits(served: tuple[str, Served], medic
     assert f"maintenance-mode/{DEPLOYMENT_NAME} run" in proc.stdout and "Completed" in proc.stdout
     state = asyncio.run(cluster_state(name).maintenance())
     assert state is not None and state.on and state.reason == "kernel upgrade" and state.by == "pytest"
+
+
+#: Broker 4 (az-a) is drained: p0 and p1 carry data and are still copying when the run is cancelled.
+UI_CANCEL_ASSIGNMENT = [[4, 2, 3], [6, 4, 2], [3, 6, 4]]
+UI_CANCEL_MB = 3.0
+UI_CANCEL_THROTTLE = 100_000
+
+
+async def test_a_drain_cancelled_from_the_ui_leaves_the_cluster_clean(
+    served: tuple[str, Served], healthy_sandbox: Sandbox
+) -> None:
+    """The UI's Cancel on a running drain (the served runner then signals the run's process): the
+    running moves are cancelled and put back, no throttle and no reassignment is left (by our reads
+    and by Kafka's tools), the undo saved before the first move survives, the audit's "started" gets
+    its end, and the cluster lock is free."""
+    name, proc = served
+    sb = healthy_sandbox
+    block = await load_cluster(name)
+    drained = 4
+    topic = create_topic(sb, UI_CANCEL_ASSIGNMENT, prefix="uicancel")
+    for p in (0, 1):
+        fill_one(sb, topic, p, UI_CANCEL_MB)
+    before = replica_map(sb)
+    dep = _deployments()[f"drain-broker/{DEPLOYMENT_NAME}"]
+    params = {"broker_id": drained, "dry_run": False, "throttle_bytes_per_sec": UI_CANCEL_THROTTLE, "lock_wait_s": 0}
+    async with get_client() as client:
+        run = await client.create_flow_run_from_deployment(dep.id, parameters={"cluster": name, "params": params})
+
+        async def moving() -> bool:
+            state = (await client.read_flow_run(run.id)).state
+            assert state is None or not state.is_final(), f"the drain ended before the cancel: {state}"
+            journal = await journal_value(name)
+            if not (journal and topic in journal.get("m", {}) and throttles_now(sb)[0]):
+                return False
+            return bool(reassigning(sb, topic)) and bool(moved_off(before, replica_map(sb), drained))
+
+        await poll(moving, 240, "the served drain's moves of our topic in flight, throttled", interval_s=0.5)
+        in_flight = reassigning(sb, topic)
+        t_cancel = time.monotonic()
+        await client.set_flow_run_state(run.id, Cancelling(message="cancelled from the UI"))
+    final = await wait_for_run(run.id, 120, proc)
+    ended_s = time.monotonic() - t_cancel
+    assert final.state.is_cancelled(), f"{final.state.type}: {final.state.message}\n{proc.log_tail()}"
+    assert in_flight, "cancelled while our moves ran"
+
+    layout = replica_map(sb)
+    moved = moved_off(before, layout, drained)
+    for p in in_flight:  # running at the cancel: put back on the original replicas, in their order
+        assert layout[(topic, p)] == tuple(UI_CANCEL_ASSIGNMENT[p]), (p, layout[(topic, p)])
+    assert_clean(sb, list(range(1, 7)))
+    assert await journal_value(name) is None, "nothing left for a next run to adopt"
+    assert await active_slots(mutate_limit_name(name)) == 0, "lock released"
+    undo = await cluster_state(name).undo("drain", drained)
+    if moved:  # whatever finished before the cancel can be put back by undrain
+        assert undo is not None and {(t, p) for t, p, _old, _new in undo} >= moved, (undo, moved)
+    trail = read_audit({"bootstrap.servers": sb.layout.bootstrap_servers}, block.audit_topic)
+    by = started_have_ends([r for r in trail if r.get("run_id") == str(run.id)])
+    assert by.get(f"{run.id}/drain_broker", [None])[0] == "started", by
+    assert by[f"{run.id}/drain_broker"][-1] == "failed", by
+    print(f"\nUI cancel: run Cancelled {ended_s:.1f} s after the cancel; {len(in_flight)} move(s) put back")
+    drop_topics(sb, [topic])
