@@ -19,6 +19,7 @@ from prefect.tasks import exponential_backoff
 
 from kafka_medic.executor import (
     AdoptionResult,
+    AdoptionTimeout,
     ClusterOps,
     ExecutionOptions,
     ExecutionResult,
@@ -34,6 +35,7 @@ from kafka_medic.planner import DrainRequest, Move, Plan, estimate_plan, plan_mo
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.reports.reassign import ReassignReport, cost_markdown, fill_plan_figures, plan_rows
 from kafka_medic.snapshot import ClusterSnapshot
+from tasks.state import journal_store
 
 RETRY: dict[str, Any] = {
     "retries": 3,
@@ -54,6 +56,38 @@ async def snapshot_task(ops: ClusterOps) -> ClusterSnapshot:
 async def adopt_task(ops: ClusterOps, store: JournalStore, cluster: str, timeout_s: float) -> AdoptionResult | None:
     """Finish (or report) what a dead earlier run left in the journal, under the caller's lock."""
     return await adopt(ops, store, cluster, timeout_s=timeout_s)
+
+
+#: After a heal, how long its tidy-up waits for moves a dead run left running (someone else's work:
+#: what still runs then stays in the journal for the next reassign run).
+TIDY_WAIT_S = 20.0
+
+
+@task(name="tidy-after-heal", cache_policy=NO_CACHE)
+async def tidy_after_heal(block: Any, timeout_s: float = TIDY_WAIT_S) -> str | None:
+    """Adopt what an interrupted reassignment left in the journal, now that the healed broker is back.
+
+    The typical case: a broker died mid-drain, and the drain handed the cluster back with the
+    throttle rate on the dead broker still set (a broker's dynamic configs live in the KRaft
+    metadata, so they survive its restart and its wipe); without this, the heal would end with a
+    ``leftover_throttles`` warning until someone ran a reassignment. The caller holds the cluster's
+    mutate lock, so the journal's writer is gone. Never fails the heal: returns a line for its
+    notes, None when the journal is empty (the usual case).
+    """
+    try:
+        with ClusterOps(block) as ops:
+            result = await adopt(ops, journal_store(), block.name, timeout_s=timeout_s)
+    except AdoptionTimeout as exc:
+        line = f"left for the next reassign run: {exc}"
+    except Exception as exc:  # a tidy-up, never the heal's outcome
+        line = (
+            f"could not adopt the interrupted run's leftovers ({type(exc).__name__}: {exc}); the next reassign run will"
+        )
+    else:
+        line = None if result is None else result.summary()
+    if line is not None:
+        get_run_logger().warning("[%s] %s", block.name, line)
+    return line
 
 
 @task(name="reassign-execute", **{**RETRY, "retries": 1})

@@ -34,6 +34,7 @@ from tasks.audit import RunAudit
 from tasks.collect import look_now
 from tasks.leadership import give_back
 from tasks.locks import LockHandle
+from tasks.reassign import tidy_after_heal
 from tasks.state import cluster_state
 from tasks.verify import verify_after, wait_in_sync, wait_registered
 
@@ -200,10 +201,15 @@ async def _still_broken(run: HealRun) -> list[Finding]:
 
 
 async def _give_back(run: HealRun) -> dict[str, Any]:
-    """A heal ends where it started: the healed broker leads its preferred partitions again."""
+    """A heal ends where it started: the healed broker leads its preferred partitions again, and
+    what an interrupted reassignment could not tidy while it was down (its throttle rate) is gone."""
     t0 = time.monotonic()
     leaders = await give_back(run.block, run.broker_id, min(60.0, run.verify_s))
     run.timings["leaders_s"] = round(time.monotonic() - t0, 3)
+    if not any(h.lost for h in run.handles):  # adopting needs the mutate lock; the heal itself is done
+        tidied = await tidy_after_heal(run.block)
+        if tidied is not None:
+            run.notes["leftovers"] = tidied
     return leaders
 
 

@@ -3,9 +3,10 @@
 1. A broker dies in the middle of a drain: the drain hands the cluster back to healing -- it cancels
    the move that involves the dead broker, lets the other finish, starts nothing new, removes its
    throttles and releases the cluster lock within seconds (it used to wait up to 6 h, holding the
-   lock the replacement needed). A replacement can take the lock at once. After the broker is back,
-   running the drain again adopts the throttle that could not be removed from the dead broker and
-   finishes the drain; the undo covers both runs.
+   lock the replacement needed). A replacement can take the lock at once; it restarts the dead
+   broker with its disk and, healed, adopts the throttle rate that could not be removed from it
+   while it was down, so the heal ends clean. Running the drain again finishes it; the undo covers
+   both runs.
 2. ``./medic drain --execute`` (the real CLI, a separate process) gets SIGINT or SIGTERM mid-drain:
    exit 130, the running moves cancelled, no throttle and no reassignment left, the undo recorded
    before the first move is there for ``undrain``, every audit "started" has its end.
@@ -27,12 +28,15 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from blocks.replacers import SandboxReplacer
 from flows.drain import DrainParams, drain_broker
+from flows.replace_broker import ReplaceBrokerParams, replace_broker
 from flows.undrain import UndrainParams, undrain_broker
 from kafka_medic.errors import ActionFailed
 from kafka_medic.monitor import kip455
@@ -57,9 +61,13 @@ ENDS = {"finished", "failed", "refused", "skipped"}
 
 
 async def save_cluster(sb: Sandbox) -> str:
+    """A cluster block with its own audit topic and a sandbox replacer (the death test heals through
+    the replace-broker flow)."""
     from tests.flows.test_reassign import save_cluster as save
 
-    return await save(sb)
+    ref = f"r-{uuid.uuid4().hex[:8]}"
+    await SandboxReplacer(state_dir=str(sb.layout.state_dir)).save(ref, overwrite=True)
+    return await save(sb, replacer=f"{SandboxReplacer.get_block_type_slug()}/{ref}")
 
 
 def assert_clean(sb: Sandbox, brokers: list[int]) -> None:
@@ -175,10 +183,17 @@ async def test_a_broker_dying_mid_drain_hands_the_cluster_back_to_healing(health
     by = started_have_ends(audit_of(sb, name))
     assert any(v[-1] == "failed" for k, v in by.items() if k.endswith("/drain_broker")), by
 
-    # Healed (the broker back with its disk), the drain runs again: it adopts the leftover rate on
-    # broker 6, moves what is left, and the undo covers both runs.
-    sb.start_broker(KILLED)
-    wait_until(lambda: KILLED in sb.registered_brokers(), timeout_s=60, what="broker 6 back")
+    # Healed by replace-broker (a dead broker with its disk is restarted): the heal ends clean, the
+    # rate it could not remove from broker 6 while it was down taken off by adopting the journal.
+    t_heal = time.monotonic()
+    healed = await replace_broker(name, ReplaceBrokerParams(broker_id=KILLED, dry_run=False, try_restart_first=True))
+    heal_s = time.monotonic() - t_heal
+    assert healed.status.value == "restarted", healed.message
+    assert "removed its throttles" in healed.notes.get("leftovers", ""), healed.notes
+    assert await journal_value(name) is None, "the heal adopted the drain's leftovers"
+    assert_clean(sb, list(range(1, 7)))
+
+    # The drain runs again: it moves what is left, and the undo covers both runs.
     t_rerun = time.monotonic()
     again = await drain_broker(name, params.model_copy(update={"throttle_bytes_per_sec": 20 * DEATH_THROTTLE}))
     rerun_s = time.monotonic() - t_rerun
@@ -187,7 +202,7 @@ async def test_a_broker_dying_mid_drain_hands_the_cluster_back_to_healing(health
     assert set(layout[(topic, 1)]) == {2, 4, 6}
     assert not [k for k, r in layout.items() if DRAINED in r]
     assert_clean(sb, list(range(1, 7)))
-    assert await journal_value(name) is None, "the leftover rate was adopted and removed"
+    assert await journal_value(name) is None
     undo = await cluster_state(name).undo("drain", DRAINED)
     assert undo is not None
     ours = {(t, p): (old, new) for t, p, old, new in undo if t == topic}
@@ -198,6 +213,7 @@ async def test_a_broker_dying_mid_drain_hands_the_cluster_back_to_healing(health
         "drain handed back "
         f"{ended_s:.1f} s after the kill "
         f"({len(ex['cancel']['reverted'])} move(s) cancelled, {len(ex['done'])} finished); lock free at once; "
+        f"replace-broker restarted it and removed the leftover rate in {heal_s:.0f} s; "
         f"rerun after the heal completed in {rerun_s:.0f} s, no throttle left (kafka-configs) and no "
         "reassignment (--list)"
     )
