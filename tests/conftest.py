@@ -38,16 +38,23 @@ if len(WORKER_PORT_OFFSETS) <= WORKER_INDEX:
 TEST_PORT_BASE = int(os.environ.get("KAFKA_MEDIC_TEST_PORT_BASE", "21090")) + WORKER_PORT_OFFSETS[WORKER_INDEX]
 
 
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    state = Path(tmp_path_factory.mktemp("sandbox"))
-    sb = Sandbox(SandboxLayout(state_dir=state, port_base=TEST_PORT_BASE))
+@contextlib.contextmanager
+def running_sandbox(layout: SandboxLayout, label: str = "sandbox") -> Iterator[Sandbox]:
+    """A sandbox of ``layout``, up for the block and stopped after it (its data kept for a post-mortem)."""
+    sb = Sandbox(layout)
     try:
         secs = sb.up()
-        print(f"\nsandbox up in {secs:.1f} s")
+        print(f"\n{label} up in {secs:.1f} s")
         yield sb
     finally:
         sb.down(wipe=False)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    state = Path(tmp_path_factory.mktemp("sandbox"))
+    with running_sandbox(SandboxLayout(state_dir=state, port_base=TEST_PORT_BASE)) as sb:
+        yield sb
 
 
 def repair(sb: Sandbox, timeout_s: float = 120.0) -> None:

@@ -26,9 +26,19 @@ from kafka_medic.monitor.cluster_reads import describe_partitions, not_fully_rep
 from kafka_medic.naming import DEPLOYMENT_NAME, mutate_limit_name
 from kafka_medic.sandbox.cluster import Sandbox
 from tasks.state import cluster_state
-from tests.e2e.reliability.test_interrupted_work import assert_clean, fill_one, moved_off, started_have_ends
+from tests.e2e.reliability.test_interrupted_work import (
+    CLI_ASSIGNMENT,
+    CLI_DRAINED,
+    CLI_MB,
+    CLI_THROTTLE,
+    assert_clean,
+    drain_in_flight,
+    fill_one,
+    moved_off,
+    started_have_ends,
+)
 from tests.e2e.reliability.test_orchestrator_killed import reassigning
-from tests.flows.test_reassign import create_topic, journal_value, replica_map, throttles_now
+from tests.flows.test_reassign import create_topic, journal_value, replica_map
 from tests.flows.test_replace_broker import active_slots, poll
 from tests.prefect_env import REPO, Served, child_env, save_sandbox_cluster, unique_cluster, wait_for_run
 from tests.topics import drop_topics
@@ -177,12 +187,6 @@ def test_cli_triggers_the_deployment_and_waits(served: tuple[str, Served], medic
     assert state is not None and state.on and state.reason == "kernel upgrade" and state.by == "pytest"
 
 
-#: Broker 4 (az-a) is drained: p0 and p1 carry data and are still copying when the run is cancelled.
-UI_CANCEL_ASSIGNMENT = [[4, 2, 3], [6, 4, 2], [3, 6, 4]]
-UI_CANCEL_MB = 3.0
-UI_CANCEL_THROTTLE = 100_000
-
-
 async def test_a_drain_cancelled_from_the_ui_leaves_the_cluster_clean(
     served: tuple[str, Served], healthy_sandbox: Sandbox
 ) -> None:
@@ -193,23 +197,20 @@ async def test_a_drain_cancelled_from_the_ui_leaves_the_cluster_clean(
     name, proc = served
     sb = healthy_sandbox
     block = await load_cluster(name)
-    drained = 4
-    topic = create_topic(sb, UI_CANCEL_ASSIGNMENT, prefix="uicancel")
+    drained = CLI_DRAINED  # the CLI test's shape: p0 and p1 carry data and are copying at the cancel
+    topic = create_topic(sb, CLI_ASSIGNMENT, prefix="uicancel")
     for p in (0, 1):
-        fill_one(sb, topic, p, UI_CANCEL_MB)
+        fill_one(sb, topic, p, CLI_MB)
     before = replica_map(sb)
     dep = _deployments()[f"drain-broker/{DEPLOYMENT_NAME}"]
-    params = {"broker_id": drained, "dry_run": False, "throttle_bytes_per_sec": UI_CANCEL_THROTTLE, "lock_wait_s": 0}
+    params = {"broker_id": drained, "dry_run": False, "throttle_bytes_per_sec": CLI_THROTTLE, "lock_wait_s": 0}
     async with get_client() as client:
         run = await client.create_flow_run_from_deployment(dep.id, parameters={"cluster": name, "params": params})
 
         async def moving() -> bool:
             state = (await client.read_flow_run(run.id)).state
             assert state is None or not state.is_final(), f"the drain ended before the cancel: {state}"
-            journal = await journal_value(name)
-            if not (journal and topic in journal.get("m", {}) and throttles_now(sb)[0]):
-                return False
-            return bool(reassigning(sb, topic)) and bool(moved_off(before, replica_map(sb), drained))
+            return await drain_in_flight(sb, name, topic, before, drained)
 
         await poll(moving, 240, "the served drain's moves of our topic in flight, throttled", interval_s=0.5)
         in_flight = reassigning(sb, topic)
@@ -223,7 +224,7 @@ async def test_a_drain_cancelled_from_the_ui_leaves_the_cluster_clean(
     layout = replica_map(sb)
     moved = moved_off(before, layout, drained)
     for p in in_flight:  # running at the cancel: put back on the original replicas, in their order
-        assert layout[(topic, p)] == tuple(UI_CANCEL_ASSIGNMENT[p]), (p, layout[(topic, p)])
+        assert layout[(topic, p)] == tuple(CLI_ASSIGNMENT[p]), (p, layout[(topic, p)])
     assert_clean(sb, list(range(1, 7)))
     assert await journal_value(name) is None, "nothing left for a next run to adopt"
     assert await active_slots(mutate_limit_name(name)) == 0, "lock released"

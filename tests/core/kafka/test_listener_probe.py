@@ -31,7 +31,7 @@ from kafka_medic.rules.brokers import EVIDENCE_REFUSED
 from kafka_medic.safety import removal_impact
 from kafka_medic.sandbox.cluster import Sandbox
 from kafka_medic.sandbox.layout import SandboxLayout
-from tests.conftest import TEST_PORT_BASE, repair
+from tests.conftest import TEST_PORT_BASE, repair, running_sandbox
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
@@ -54,12 +54,8 @@ def slow_fencing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         port_base=PORT_BASE,
         broker_session_timeout_ms=KAFKA_DEFAULT_SESSION_MS,
     )
-    sb = Sandbox(layout)
-    try:
-        sb.up()
+    with running_sandbox(layout, "slow-fencing sandbox") as sb:
         yield sb
-    finally:
-        sb.down(wipe=True)
 
 
 @pytest.fixture

@@ -243,6 +243,18 @@ def moved_off(before: dict, after: dict, broker: int) -> set[tuple[str, int]]:
     return {k for k, r in before.items() if broker in r and k in after and broker not in after[k]}
 
 
+async def drain_in_flight(
+    sb: Sandbox, name: str, topic: str, before: dict[tuple[str, int], tuple[int, ...]], drained: int
+) -> bool:
+    """A drain of ``drained`` caught mid-way: its moves of ``topic`` journaled and throttled, one of
+    them done and one still running. Audit topics of earlier tests may share the drained broker, so
+    our moves need not run together (at most 5 moves per broker): one of ours running is enough."""
+    journal = await journal_value(name)
+    if not (journal and topic in journal.get("m", {}) and throttles_now(sb)[0]):
+        return False
+    return bool(reassigning(sb, topic)) and bool(moved_off(before, replica_map(sb), drained))
+
+
 # -- 2. the CLI interrupted mid-drain -----------------------------------------------------------------------
 
 CLI_DRAINED = 4  # az-a: its replicas go to broker 1
@@ -279,12 +291,7 @@ async def test_the_cli_interrupted_mid_drain_leaves_nothing_behind(
         async def moving() -> bool:
             if child is not None and child.poll() is not None:
                 raise AssertionError(f"the CLI ended before the signal:\n{log.read_text()[-3000:]}")
-            journal = await journal_value(name)
-            if not (journal and topic in journal.get("m", {}) and throttles_now(sb)[0]):
-                return False
-            # Audit topics of earlier tests may share broker 4, so our two moves need not run
-            # together (at most 5 moves per broker): one of ours running is enough.
-            return bool(reassigning(sb, topic)) and bool(moved_off(before, replica_map(sb), CLI_DRAINED))
+            return await drain_in_flight(sb, name, topic, before, CLI_DRAINED)
 
         await poll(moving, 180, "the CLI's moves of our topic in flight, throttled", interval_s=0.5)
         in_flight = reassigning(sb, topic)

@@ -19,7 +19,7 @@ from confluent_kafka.admin import NewTopic
 from kafka_medic.monitor.cluster_reads import describe_partitions
 from kafka_medic.sandbox.cluster import Sandbox
 from kafka_medic.sandbox.layout import SandboxLayout
-from tests.conftest import WORKER_INDEX, repair
+from tests.conftest import WORKER_INDEX, repair, running_sandbox
 from tests.waiting import wait_until
 
 #: One secure sandbox per xdist worker; the offsets keep clear of the fixed layouts in test_tls_sasl
@@ -37,13 +37,8 @@ if not 29_300 <= SECURE_PORT_BASE <= 31_000:
 def secure_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     state = Path(tmp_path_factory.mktemp("secure-sandbox"))
     layout = SandboxLayout(state_dir=state, brokers=3, racks=3, port_base=SECURE_PORT_BASE, security="sasl_ssl")
-    sb = Sandbox(layout)
-    try:
-        secs = sb.up()
-        print(f"\nsecure sandbox up in {secs:.1f} s")
+    with running_sandbox(layout, "secure sandbox") as sb:
         yield sb
-    finally:
-        sb.down(wipe=False)
 
 
 @pytest.fixture
