@@ -143,9 +143,10 @@ async def replace_rung(run: HealRun, host: str) -> ReplaceBrokerResult:
         await audit(AuditStatus.FAILED, msg, outcome=outcome.to_record(), timings=run.timings)
         raise ReplaceFailed(msg) from exc
     await cluster_state(run.block.name).record_success(REPLACE_ACTION)
-    leaders = await _give_back(run)
+    leaders = await _end_clean(run)
     msg = f"broker {b} replaced and back in sync ({verdict}): {outcome.summary}; {_leaders_line(leaders)}"
-    await audit(AuditStatus.FINISHED, msg, outcome=outcome.to_record(), timings=run.timings, leaders=leaders)
+    await audit(AuditStatus.FINISHED, msg, outcome=outcome.to_record(), timings=run.timings, leaders=leaders,
+                leftovers=run.notes.get("leftovers"))  # fmt: skip
     return run.result(ReplaceStatus.REPLACED, msg, dry_run=False, outcome=outcome.to_record())
 
 
@@ -177,9 +178,10 @@ async def restart_rung(run: HealRun, host: str, *, why: str = "") -> str | None:
         await audit(AuditStatus.FAILED, f"broker {b} is still unhealthy after a restart ({still[0].summary}); "
                     "replacing it", action=RESTART_ACTION)  # fmt: skip
         return None
-    leaders = await _give_back(run)
+    leaders = await _end_clean(run)
     msg = f"broker {b} restarted with its disk and back in sync; {_leaders_line(leaders)}"
-    await audit(AuditStatus.FINISHED, msg, action=RESTART_ACTION, timings=run.timings, leaders=leaders)
+    await audit(AuditStatus.FINISHED, msg, action=RESTART_ACTION, timings=run.timings, leaders=leaders,
+                leftovers=run.notes.get("leftovers"))  # fmt: skip
     return msg
 
 
@@ -200,7 +202,7 @@ async def _still_broken(run: HealRun) -> list[Finding]:
     return still
 
 
-async def _give_back(run: HealRun) -> dict[str, Any]:
+async def _end_clean(run: HealRun) -> dict[str, Any]:
     """A heal ends where it started: the healed broker leads its preferred partitions again, and
     what an interrupted reassignment could not tidy while it was down (its throttle rate) is gone."""
     t0 = time.monotonic()

@@ -190,6 +190,8 @@ async def test_a_broker_dying_mid_drain_hands_the_cluster_back_to_healing(health
     heal_s = time.monotonic() - t_heal
     assert healed.status.value == "restarted", healed.message
     assert "removed its throttles" in healed.notes.get("leftovers", ""), healed.notes
+    ends = [r for r in audit_of(sb, name) if r["action"] == "restart_broker" and r["status"] == "finished"]
+    assert ends and "removed its throttles" in str(ends[-1]["details"].get("leftovers")), ends
     assert await journal_value(name) is None, "the heal adopted the drain's leftovers"
     assert_clean(sb, list(range(1, 7)))
 
