@@ -12,6 +12,7 @@ reassign run (under the cluster's mutate lock, so the journal's writer is known 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from kafka_medic.executor.cluster_ops import ClusterOps, ClusterState
 from kafka_medic.executor.isr import capped
 from kafka_medic.executor.journal import Journal, JournalStore
 from kafka_medic.executor.ledger import Ledger
-from kafka_medic.executor.progress import divergence_reason
+from kafka_medic.executor.progress import METADATA_SETTLE_S, divergence_reason
 from kafka_medic.executor.throttles import ThrottleSet
 from kafka_medic.executor.transient import call_with_retries
 from kafka_medic.waiting import NotYet, WaitTimeout, apoll
@@ -123,9 +124,23 @@ async def adopt(
         await apoll(moves_done, timeout_s=timeout_s, interval_s=poll_s, what="adopted moves finished")
     except WaitTimeout:
         result.still_running = sorted(f"{m.topic}-{m.partition}" for m in seen["running"])
+    running_names = set(result.still_running)
+    ended = [m for m in original.moves if f"{m.topic}-{m.partition}" not in running_names]
+
+    async def metadata_caught_up() -> None:
+        # Kafka (the controller) no longer lists these moves, but the Metadata answer comes from any
+        # broker, and one that has not applied a move's end yet still shows its old or in-progress
+        # replicas (CI: a finished move read as "ended elsewhere"). A move that really ended
+        # elsewhere never reads as its target: that costs this bounded wait, and only then.
+        state = seen["state"]
+        if any(state.replicas.get((m.topic, m.partition)) != tuple(m.new_replicas) for m in ended):
+            seen["state"] = await call_with_retries(ops.state, what="reading the cluster state")
+            raise NotYet("the Metadata answer does not show every ended move at its target yet")
+
+    with contextlib.suppress(WaitTimeout):
+        await apoll(metadata_caught_up, timeout_s=METADATA_SETTLE_S, interval_s=0.5, what="metadata caught up")
     state: ClusterState = seen["state"]
     replicas = state.replicas
-    running_names = set(result.still_running)
     for m in original.moves:
         name = f"{m.topic}-{m.partition}"
         if name in running_names:

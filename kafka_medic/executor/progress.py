@@ -29,6 +29,12 @@ class MoveState(StrEnum):
     DIVERGED = "diverged"
 
 
+#: How long a move that Kafka no longer lists may show replicas other than its target before it
+#: counts as diverged: ListPartitionReassignments comes from the controller, Metadata from any
+#: broker, which can lag it by a moment (the executor and the adopter both wait this long).
+METADATA_SETTLE_S = 5.0
+
+
 def classify(
     moves: Iterable[Move],
     reassigning: set[PartitionKey],

@@ -48,7 +48,14 @@ from kafka_medic.executor.cluster_ops import ClusterOps, ClusterState
 from kafka_medic.executor.isr import capped
 from kafka_medic.executor.journal import JOURNAL_MAX_CHARS, JournalStore, JournalTooLarge, SizeBudget
 from kafka_medic.executor.ledger import Ledger
-from kafka_medic.executor.progress import MoveState, Progress, classify, divergence_reason, measure
+from kafka_medic.executor.progress import (
+    METADATA_SETTLE_S,
+    MoveState,
+    Progress,
+    classify,
+    divergence_reason,
+    measure,
+)
 from kafka_medic.executor.transient import call_with_retries, is_transient
 from kafka_medic.planner import Move, partition_sizes
 from kafka_medic.safety import validate_plan
@@ -59,9 +66,6 @@ PartitionKey = tuple[str, int]
 Status = Literal["completed", "partial", "timed_out", "cancelled", "stopped", "failed", "handed_back", "interrupted"]
 ProgressHook = Callable[[Progress], Awaitable[None]]
 
-#: How long a move that Kafka no longer lists may show replicas other than its target before it
-#: counts as diverged (Metadata from a broker can lag the controller by a moment).
-SETTLE_S = 5.0
 #: Polls in a row a broker must be missing before it counts as down: one Metadata answer from a
 #: broker that has not yet seen a re-registration must not cancel anything.
 DOWN_POLLS = 2
@@ -309,7 +313,7 @@ class _Run:
 
         ListPartitionReassignments comes from the controller, Metadata from any broker, which may
         lag by a moment: a finished move can briefly show its old or its combined replica list.
-        A move counts as diverged only once that has lasted ``SETTLE_S``.
+        A move counts as diverged only once that has lasted ``METADATA_SETTLE_S``.
         """
         now = time.monotonic()
         for key, st in list(states.items()):
@@ -317,7 +321,7 @@ class _Run:
                 self.settling_since.pop(key, None)
                 continue
             since = self.settling_since.setdefault(key, now)
-            if now - since < SETTLE_S:
+            if now - since < METADATA_SETTLE_S:
                 states[key] = MoveState.RUNNING
         return states
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+from typing import Any
 
 import kafka.errors as kerrors
 import pandas as pd
@@ -197,3 +198,47 @@ async def test_cancel_restores_the_original_order_even_when_a_later_read_is_stal
     res = await cancel_reassignments(ops, [("t", 0)], poll_s=0.0, restore_order={("t", 0): (4, 2, 3)})  # type: ignore[arg-type]
     assert ops.altered == [{("t", 0): None}, {("t", 0): [4, 2, 3]}]
     assert res.reverted == ["t-0"] and res.reordered == ["t-0"] and res.order_changed == {}
+
+
+class LaggingMetadataOps:
+    """Adoption's reads: Kafka lists no move any more, but the first Metadata answers come from a
+    broker that has not applied the end of the move yet (still the in-progress, merged list)."""
+
+    def __init__(self, *later: ClusterState) -> None:
+        merged = state([("t", 0, 2, (1, 2, 3, 4), (1, 2, 3, 4), 2)], [])
+        self.reads = [merged, merged, *later]
+
+    def state(self) -> ClusterState:
+        return self.reads.pop(0) if len(self.reads) > 1 else self.reads[0]
+
+
+async def _adopt_one(ops: LaggingMetadataOps) -> Any:
+    from datetime import UTC, datetime
+
+    from kafka_medic.executor.adopt import adopt
+    from kafka_medic.executor.journal import Journal, memory_journal_store
+
+    store = memory_journal_store()
+    move = Move("t", 0, (4, 2, 3), (1, 2, 3))
+    await store.save(Journal("c", "dead-run", "crashed", datetime.now(UTC), 1_000_000, moves=(move,)))
+    return await adopt(ops, store, "c", timeout_s=5.0, poll_s=0.05)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_adoption_waits_for_the_metadata_to_show_a_finished_move_at_its_target() -> None:
+    """CI saw a finished move adopted as "ended elsewhere": the Metadata answer was a lagging broker's."""
+    done = state([("t", 0, 1, (1, 2, 3), (1, 2, 3), 2)], [])
+    result = await _adopt_one(LaggingMetadataOps(done))
+    assert result.finished == ["t-0"] and result.diverged == {}
+
+
+@pytest.mark.anyio
+async def test_adoption_still_names_a_move_that_ended_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    adopt_module = importlib.import_module("kafka_medic.executor.adopt")
+
+    monkeypatch.setattr(adopt_module, "METADATA_SETTLE_S", 0.3)
+    cancelled = state([("t", 0, 4, (4, 2, 3), (4, 2, 3), 2)], [])
+    result = await _adopt_one(LaggingMetadataOps(cancelled))
+    assert result.finished == [] and "on the original replicas [4, 2, 3]" in result.diverged["t-0"]
