@@ -215,10 +215,13 @@ async def _replace_broker(cluster: str, params: ReplaceBrokerParams) -> ReplaceB
                     await record_attempt(block, b, RESTART_ACTION, True, rung=Rung.RESTART if rung else None)
                     return result(ReplaceStatus.RESTARTED, fixed)
                 # the restart did not help: judge again, twice, on the state it left, before the wipe
-                again = await guard(block, b, False)
-                stop = await stop_if_needed(run, await guard(block, b, False, again), dry_run=False, record=True,
-                                            after="its restart")  # fmt: skip
-                if stop is not None:
+                # (automation's run: still needed, and not in maintenance, on both looks)
+                again = await guard(block, b, params.require_finding)
+                stop = await stop_if_needed(run, await guard(block, b, params.require_finding, again), dry_run=False,
+                                            record=True, after="its restart")  # fmt: skip
+                if stop is not None:  # the restart was tried and did not bring it back in its bound:
+                    if stop.status is not ReplaceStatus.REFUSED:  # (a refusal was recorded already)
+                        await record_attempt(block, b, RESTART_ACTION, False)  # the next try backs off
                     return stop
                 host = row_host(broker_row(again.look.snapshot, b)) or host
                 run.snapshot = again.look.snapshot
