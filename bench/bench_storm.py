@@ -10,7 +10,9 @@ load level (``low``: 20 msg/s of 200 B -- the worst case for p99 outliers, a han
 1. warm-up: ``--warmup`` health checks, so every broker learns its own baseline;
 2. ``--kills`` times: kill the broker leading the most partitions (its JVM; the disk stays), run
    health checks back to back until kafka-medic healed it (restart with its disk) and the ISR is
-   full, then ``--settle`` more cycles;
+   full, then ``--settle`` more cycles; with ``--judged N``, then on until N cycles in which every
+   alive broker was actually judged (past the settle window after the heal): the gates alone
+   prove nothing about the score, so this is where a noisy score would show;
 3. ``--hangs`` times: SIGSTOP the broker leading the most partitions for ``--hang-s`` s (inside its
    grace period ``--grace``), SIGCONT, and keep checking for ``--settle`` cycles.
 
@@ -56,6 +58,8 @@ class Tally:
     single_sample_flags: int = 0  # cycles x brokers the degraded rule flagged (acting on one sample)
     flagged_brokers: Counter[int] = field(default_factory=Counter)
     max_due_score: int = 0
+    judged: int = 0  # cycles in which every broker was judged (no gate, none catching up or idle)
+    suspects: int = 0  # broker-cycles whose signals agreed (a +1 to the score)
     p99_ratios: list[float] = field(default_factory=list)
     heal_s: list[float] = field(default_factory=list)
     pages: list[dict[str, Any]] = field(default_factory=list)  # incident pages (the default pending window)
@@ -78,6 +82,13 @@ def _full_isr(sb: Any) -> bool:
         return False
 
 
+def _everyone_judged(report: Any) -> bool:
+    """This health check judged every broker: no gate (disruption, settle window, replay) and none
+    left out (too little traffic, catching up, metrics unreadable)."""
+    j = report.judgment
+    return bool(j) and j.get("gate") is None and not j.get("not_judged")
+
+
 def _observe(t: Tally, report: Any, expected: set[int], grace_ends: float | None) -> None:
     """Count one health-check report: actions, single-sample flags, the judgment's scores."""
     t.cycles += 1
@@ -89,6 +100,8 @@ def _observe(t: Tally, report: Any, expected: set[int], grace_ends: float | None
         (t.pages if i["page"] else t.notices).append({k: i[k] for k in ("transition", "key", "summary")})
     for v in report.judgment.get("verdicts", []):
         t.max_due_score = max(t.max_due_score, int(v.get("score", 0)))
+        t.suspects += bool(v.get("counted") and v.get("suspect"))
+    t.judged += _everyone_judged(report)
     for d in report.dispatched:
         b = d.get("broker_id")
         if b is None:
@@ -151,6 +164,12 @@ async def storm(sb: Any, args: argparse.Namespace, load: str) -> Tally:
                 _observe(t, report, set(), None)
                 t.p99_ratios.append(_p99_ratio(report))
                 await asyncio.sleep(args.interval)
+            judged, deadline = 0, time.monotonic() + args.judged_within
+            while judged < args.judged and time.monotonic() < deadline:
+                report = await health_check("storm", act=True)
+                _observe(t, report, set(), None)
+                judged += _everyone_judged(report)
+                await asyncio.sleep(args.interval)
             print(f"  [{load}] kill {n + 1}/{args.kills}: broker {victim} {healed} in {t.heal_s[-1]:.1f} s; "
                   f"false positives so far {len(t.false_positives)}", flush=True)  # fmt: skip
         for n in range(args.hangs):
@@ -212,6 +231,7 @@ def summary(t: Tally) -> None:
     print(f"  single-sample degraded flags (a one-sample tool would have acted): {t.single_sample_flags} "
           f"on brokers {dict(t.flagged_brokers)}")  # fmt: skip
     print(f"  highest judgment score seen:                {t.max_due_score} (demote at 5)")
+    print(f"  health checks that judged every broker:     {t.judged}; broker-cycles suspect (+1): {t.suspects}")
     if ratios:
         print(f"  survivor produce p99 / peer median when flagged: median {statistics.median(ratios):.1f}x, "
               f"max {ratios[-1]:.1f}x")  # fmt: skip
@@ -227,6 +247,18 @@ def main() -> None:
     ap.add_argument("--hang-s", type=float, default=8.0, help="how long a hang lasts (inside the grace)")
     ap.add_argument("--warmup", type=int, default=8)
     ap.add_argument("--settle", type=int, default=5, help="health checks after each heal or hang")
+    ap.add_argument(
+        "--judged",
+        type=int,
+        default=0,
+        help="after each heal, health checks until this many judged every broker (default 0)",
+    )
+    ap.add_argument(
+        "--judged-within",
+        type=float,
+        default=400.0,
+        help="bound on that wait, seconds (the default policy settles 120 s after a heal)",
+    )
     ap.add_argument("--interval", type=float, default=1.0, help="seconds between health checks")
     ap.add_argument("--port-base", type=int, default=26090)
     args = ap.parse_args()
