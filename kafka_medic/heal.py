@@ -221,6 +221,16 @@ def two_looks(first: tuple[list[str], list[str]], second: tuple[list[str], list[
     return reasons, partitions
 
 
+def controller_view_missing(*read: bool) -> list[str]:
+    """The reason to wait when none of the guard's looks could read the controller's own list of
+    registered brokers (DescribeCluster, sent to whichever broker the client picks, so one look can
+    miss it): without that view a frozen broker that is still listed counts as in sync, which is
+    the very case the second look exists for. One look that read it is enough."""
+    if any(read):
+        return []
+    return ["the controller's list of registered brokers could not be read on either look (try again)"]
+
+
 def isr_verdict(parts: pd.DataFrame, broker_id: int, down: set[int]) -> tuple[str, list[str]]:
     """The ISR verdict of the partitions ``broker_id`` hosts while other brokers are ``down``.
 

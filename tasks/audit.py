@@ -80,12 +80,16 @@ def _logger() -> Any:
 class RunAudit:
     """The audit trail of one run: same cluster, action, actor and run id on every record."""
 
-    def __init__(self, cluster: ClusterSettings, action: str, *, actor: str = "", brokers: Iterable[int] = ()) -> None:
+    def __init__(
+        self, cluster: ClusterSettings, action: str, *, actor: str = "", brokers: Iterable[int] = (),
+        run_id: str | None = None,
+    ) -> None:  # fmt: skip
+        """``run_id``: this run's (the default), or a dead run's whose trail this one closes."""
         self.cluster = cluster.name
         self.action = action
         self.actor = (actor or default_actor())[:200]
         self.brokers = tuple(int(b) for b in brokers)
-        self.run_id = current_run_id()
+        self.run_id = run_id or current_run_id()
         self.automated = is_automation(self.actor)
         self._log = AuditLog({**cluster.confluent_config(), "logger": _quiet_clients}, cluster.audit_topic)
         self._secrets = cluster_secrets(cluster)

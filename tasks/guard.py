@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 from blocks.kafka_cluster import KafkaCluster
 from kafka_medic.audit import AuditStatus
-from kafka_medic.heal import REPLACE_ACTION, heal_findings, refusal_reasons, stand_down_reasons, two_looks
+from kafka_medic.heal import (
+    REPLACE_ACTION,
+    controller_view_missing,
+    heal_findings,
+    refusal_reasons,
+    stand_down_reasons,
+    two_looks,
+)
 from kafka_medic.reports.replace import ReplaceBrokerResult, ReplaceStatus
 from kafka_medic.state import maintenance_hold
 from tasks.collect import Look, look_now
@@ -33,6 +40,7 @@ class Verdict:
     partitions: list[str]
     needed: bool
     hold: str | None = None  # automation's run while the cluster is in maintenance: do nothing
+    controller_view: bool = False  # this look read the controller's registered brokers
 
 
 #: Seconds between the guard's two looks: long enough for a frozen broker's Metadata answer and
@@ -55,15 +63,17 @@ async def guard(block: KafkaCluster, b: int, require_finding: bool, earlier: Ver
     verdict = Verdict(
         look, any_step, wipe_only, reasons, partitions,
         needed=not require_finding or bool(heal_findings(look.evaluation, b, withheld=True)),
-        hold=maintenance_hold(look.maintenance, automated=require_finding),
+        hold=maintenance_hold(look.maintenance, automated=require_finding), controller_view=registered is not None,
     )  # fmt: skip
     if earlier is None:
         return verdict
     reasons, partitions = two_looks((earlier.reasons, earlier.partitions), (reasons, partitions))
+    reasons += controller_view_missing(earlier.controller_view, verdict.controller_view)
     stand_down = list(dict.fromkeys([*verdict.stand_down, *earlier.stand_down]))
     wipe_only = list(dict.fromkeys([*verdict.wipe_stand_down, *earlier.wipe_stand_down]))
     return Verdict(look, stand_down, wipe_only, reasons, partitions, needed=verdict.needed and earlier.needed,
-                   hold=verdict.hold or earlier.hold)  # fmt: skip
+                   hold=verdict.hold or earlier.hold,
+                   controller_view=verdict.controller_view or earlier.controller_view)  # fmt: skip
 
 
 async def stop_if_needed(

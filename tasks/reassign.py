@@ -17,6 +17,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from kafka_medic.audit import AuditStatus
 from kafka_medic.executor import (
     AdoptionResult,
     AdoptionTimeout,
@@ -35,6 +36,7 @@ from kafka_medic.planner import DrainRequest, Move, Plan, estimate_plan, plan_mo
 from kafka_medic.policy import HealthPolicy
 from kafka_medic.reports.reassign import ReassignReport, cost_markdown, fill_plan_figures, plan_rows
 from kafka_medic.snapshot import ClusterSnapshot
+from tasks.audit import RunAudit, current_run_id
 from tasks.state import journal_store
 
 RETRY: dict[str, Any] = {
@@ -55,7 +57,27 @@ async def snapshot_task(ops: ClusterOps) -> ClusterSnapshot:
 @task(name="reassign-adopt", **RETRY)
 async def adopt_task(ops: ClusterOps, store: JournalStore, cluster: str, timeout_s: float) -> AdoptionResult | None:
     """Finish (or report) what a dead earlier run left in the journal, under the caller's lock."""
-    return await adopt(ops, store, cluster, timeout_s=timeout_s)
+    result = await adopt(ops, store, cluster, timeout_s=timeout_s)
+    if result is not None:
+        await close_adopted_trail(ops.cluster, result)
+    return result
+
+
+async def close_adopted_trail(block: Any, adoption: AdoptionResult) -> None:
+    """The dead run's "started" gets its end: a run whose journal still lists moves died before it
+    could clear them (killed, crashed), so its audit trail would read "still running" forever.
+    Written under the dead run's id and actor, saying who adopted its work and how that went. A
+    journal with no moves (only a throttle rate left on a broker that was down) is a run that ended
+    and wrote its own end: nothing to close."""
+    if not adoption.moves:
+        return
+    audit = RunAudit(block, "reassign", actor=adoption.actor, run_id=adoption.run_id)
+    await audit(
+        AuditStatus.FAILED,
+        f"run {adoption.run_id} ended without closing its trail (killed or crashed); "
+        f"run {current_run_id() or 'local'} adopted its work: {adoption.summary()}",
+        adopted=adoption.to_dict(),
+    )
 
 
 #: After a heal, how long its tidy-up waits for moves a dead run left running (someone else's work:
@@ -77,6 +99,8 @@ async def tidy_after_heal(block: Any, timeout_s: float = TIDY_WAIT_S) -> str | N
     try:
         with ClusterOps(block) as ops:
             result = await adopt(ops, journal_store(), block.name, timeout_s=timeout_s)
+        if result is not None:
+            await close_adopted_trail(block, result)
     except AdoptionTimeout as exc:
         line = f"left for the next reassign run: {exc}"
     except Exception as exc:  # a tidy-up, never the heal's outcome

@@ -441,6 +441,10 @@ async def test_a_new_run_adopts_moves_left_by_a_dead_orchestrator(
     assert not [k for k, r in after.items() if 5 in r]
     assert throttles_now(sb) == ({}, {})
     assert await journal_value(name) is None
+    # the dead run never wrote its end: the adopting run writes it, under the dead run's id and actor
+    dead = [r for r in audit_of(sb, name) if r["run_id"] == "dead-run"]
+    assert [(r["status"], r["actor"], r["action"]) for r in dead] == [("failed", "crashed", "reassign")], dead
+    assert "adopted its work: adopted run dead-run" in dead[0]["summary"]
 
 
 async def test_busy_lock_gives_a_busy_result_not_a_failure(healthy_sandbox: Sandbox) -> None:

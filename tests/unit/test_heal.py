@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from kafka_medic.heal import (
+    controller_view_missing,
     isr_verdict,
     refusal_reasons,
     restart_first,
@@ -136,3 +137,11 @@ def test_only_a_dead_brokers_restart_with_its_disk_skips_the_second_look() -> No
     assert second_look_needed(dead, restart=False), "a wipe always looks twice"
     assert second_look_needed({"alive": True, "metrics_ok": False}, restart=True), "registered: may be hung"
     assert second_look_needed({"alive": False, "metrics_ok": True}, restart=True), "fenced but its JVM answers"
+
+
+def test_a_wipe_waits_for_a_look_that_read_the_controllers_registrations() -> None:
+    assert controller_view_missing(True, True) == [] and controller_view_missing(False, True) == []
+    assert controller_view_missing(True, False) == []
+    assert controller_view_missing(False, False) == [
+        "the controller's list of registered brokers could not be read on either look (try again)"
+    ]

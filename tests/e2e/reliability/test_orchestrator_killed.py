@@ -189,7 +189,10 @@ async def scenario(sb: Sandbox, topic: str, api_url: str, log_path: Path) -> Non
     by_actor: dict[str, list[str]] = {}
     for r in records:
         by_actor.setdefault(r["actor"], []).append(r["status"])
-    assert by_actor.get("orchestrator-1") == ["planned", "started"], by_actor  # died before finishing
+    # died before finishing: the adopting run wrote the end of its trail, under its run id
+    assert by_actor.get("orchestrator-1") == ["planned", "started", "failed"], by_actor
+    closing = [r for r in records if r["actor"] == "orchestrator-1"][-1]
+    assert "ended without closing its trail" in closing["summary"] and "adopted its work" in closing["summary"]
     assert by_actor.get("orchestrator-2") == ["skipped"], by_actor
     assert by_actor.get("orchestrator-3", [])[-1] == "finished", by_actor
 
