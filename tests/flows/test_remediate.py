@@ -153,6 +153,9 @@ async def test_auto_mode_replaces_a_broker_whose_machine_is_lost_losing_no_acked
     finished = records[-1]
     assert finished["brokers"] == [3] and finished["actor"] == "kafka-medic automation"
     assert finished["details"]["timings"]["in_sync_s"] >= 0
+    # the heal ends where it started: the new broker 3 leads the partitions it prefers again
+    assert finished["details"]["leaders"]["requested"] > 0, finished
+    assert not preferred_of(describe_partitions(sb.admin()), 3), "broker 3 leads every partition it prefers"
     # on-call learns of the repair from its channel: a notice (not a page), started is not one
     notices = [b for b in hook.bodies() if "replace_broker" in b]
     assert len(notices) == 1 and "replace_broker broker(s) 3 FINISHED" in notices[0], hook.bodies()

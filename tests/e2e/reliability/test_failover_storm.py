@@ -12,7 +12,7 @@ and high load; this test is its short, asserting form.
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 from collections import Counter
 from typing import Any
 
@@ -63,15 +63,20 @@ async def test_a_failover_storm_never_acts_on_a_healthy_broker(healthy_sandbox: 
             for _ in range(3):  # the aftermath, when survivors' metrics are noisiest
                 reports.append(await health_check(block.name, act=True))
         hung = most_leaders(sb)
+        # The resume runs on its own clock: a health check that takes a few seconds must not stretch
+        # the hang past the grace period (then acting would be right, and the test would fail by chance).
+        resume = threading.Timer(HANG_S, sb.resume, args=(hung,))
         sb.hang(hung)
-        t0 = time.monotonic()
+        resume.start()
         during: list[HealthReport] = []
         try:
-            while time.monotonic() - t0 < HANG_S:
+            while resume.is_alive():
                 during.append(await health_check(block.name, act=True))
                 await asyncio.sleep(0.5)
         finally:
-            sb.resume(hung)
+            resume.cancel()
+            resume.join(timeout=30)
+            sb.resume(hung)  # no-op when the timer did it
         for _ in range(3):
             during.append(await health_check(block.name, act=True))
         reports += during
@@ -83,6 +88,8 @@ async def test_a_failover_storm_never_acts_on_a_healthy_broker(healthy_sandbox: 
     on_bystanders = [d for d in actions if d["broker_id"] not in victims]
     assert not on_bystanders, f"automation acted on healthy brokers: {on_bystanders}"
     assert not acted_on(during), f"automation acted inside the grace period: {acted_on(during)}"
+    seen = [f["rule"] for r in during for f in r.findings if hung in f["brokers"]]
+    assert seen, "no health check saw the hung broker (its metrics or its liveness)"
     assert sorted(d["broker_id"] for d in actions if d.get("status") == "restarted") == sorted(victims)
     assert not [r for r in audit_of(block) if r["brokers"] and r["brokers"][0] not in victims]
     # clean failovers and a short hang page nobody: their few leaderless seconds are shorter than
