@@ -57,6 +57,13 @@ async def snapshot_task(ops: ClusterOps) -> ClusterSnapshot:
 @task(name="reassign-adopt", **RETRY)
 async def adopt_task(ops: ClusterOps, store: JournalStore, cluster: str, timeout_s: float) -> AdoptionResult | None:
     """Finish (or report) what a dead earlier run left in the journal, under the caller's lock."""
+    return await _adopt_and_close(ops, store, cluster, timeout_s)
+
+
+async def _adopt_and_close(
+    ops: ClusterOps, store: JournalStore, cluster: str, timeout_s: float
+) -> AdoptionResult | None:
+    """Adopt the journal and write the end of the dead run's audit trail (None: nothing to adopt)."""
     result = await adopt(ops, store, cluster, timeout_s=timeout_s)
     if result is not None:
         await close_adopted_trail(ops.cluster, result)
@@ -98,9 +105,7 @@ async def tidy_after_heal(block: Any, timeout_s: float = TIDY_WAIT_S) -> str | N
     """
     try:
         with ClusterOps(block) as ops:
-            result = await adopt(ops, journal_store(), block.name, timeout_s=timeout_s)
-        if result is not None:
-            await close_adopted_trail(block, result)
+            result = await _adopt_and_close(ops, journal_store(), block.name, timeout_s)
     except AdoptionTimeout as exc:
         line = f"left for the next reassign run: {exc}"
     except Exception as exc:  # a tidy-up, never the heal's outcome
