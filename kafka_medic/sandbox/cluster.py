@@ -177,6 +177,7 @@ class Sandbox:
         node = self.layout.node(broker_id)
         pid = self._require_running(node)
         processes.signal_node(pid, signal.SIGSTOP)
+        processes.wait_stopped(pid, True)  # hung when this returns, not a moment later
 
     def resume(self, broker_id: int) -> None:
         node = self.layout.node(broker_id)
@@ -185,6 +186,7 @@ class Sandbox:
             raise SandboxError(f"broker {broker_id} is not running; nothing to resume")
         assert pid is not None
         processes.signal_node(pid, signal.SIGCONT)
+        processes.wait_stopped(pid, False)
 
     def start_broker(self, broker_id: int, *, wait: bool = True, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Start a stopped broker (or the controller, node 100) with its existing disk.

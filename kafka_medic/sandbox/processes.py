@@ -79,6 +79,18 @@ def signal_node(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
+def wait_stopped(pid: int, stopped: bool, timeout_s: float = 10.0) -> None:
+    """Wait (bounded) until the kernel shows ``pid`` stopped (``T``) or not: a signal is delivered
+    asynchronously, and a JVM stops only once every thread has (CI read "running" right after a
+    SIGSTOP on a loaded machine)."""
+
+    def settled() -> None:
+        if (proc_state(pid) == "T") is not stopped:
+            raise NotYet(f"process {pid} not {'stopped' if stopped else 'running'} yet")
+
+    poll(settled, timeout_s=timeout_s, interval_s=0.02, what=f"process {pid} {'stopped' if stopped else 'resumed'}")
+
+
 def wait_gone(pid: int, marker: str, timeout_s: float) -> bool:
     def gone() -> None:
         if is_ours(pid, marker):
